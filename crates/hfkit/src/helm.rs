@@ -1,0 +1,224 @@
+//! Running the real helm with a values stack.
+//!
+//! The merged values go to helm on its standard input (`--values -`, which helm 3 and
+//! helm 4 both read), so decrypted secrets never touch the disk and never appear on a
+//! command line.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+
+/// Failures to run helm (not helm's own non-zero exits, which callers see as statuses).
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    /// No helm binary could be found.
+    #[error("helm not found: set HELM_BIN or put `helm` on PATH (helm sets HELM_BIN for plugins)")]
+    NotFound,
+    /// helm could not be started.
+    #[error("cannot run {bin}: {source}")]
+    Spawn {
+        /// The binary.
+        bin: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Feeding values to helm or reading its output failed.
+    #[error("talking to {bin}: {source}")]
+    Io {
+        /// The binary.
+        bin: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// helm exited non-zero where its output was needed.
+    #[error("`helm {args}` failed ({status}): {stderr}")]
+    Failed {
+        /// The helm arguments (never values).
+        args: String,
+        /// The exit status.
+        status: ExitStatus,
+        /// helm's standard error, trimmed.
+        stderr: String,
+    },
+}
+
+/// A helm binary.
+#[derive(Debug, Clone)]
+pub struct Helm {
+    bin: PathBuf,
+}
+
+impl Helm {
+    /// The helm that runs us: `$HELM_BIN` (helm sets it for plugins), else `helm` on PATH.
+    pub fn from_env() -> Result<Helm, HelmError> {
+        if let Some(bin) = std::env::var_os("HELM_BIN").filter(|b| !b.is_empty()) {
+            let bin = PathBuf::from(bin);
+            // HELM_BIN may be a bare name; resolve it like a shell would.
+            let resolved = if bin.components().count() == 1 {
+                which::which(&bin).unwrap_or(bin)
+            } else {
+                bin
+            };
+            return Ok(Helm { bin: resolved });
+        }
+        which::which("helm")
+            .map(|bin| Helm { bin })
+            .map_err(|_| HelmError::NotFound)
+    }
+
+    /// A specific helm binary.
+    pub fn at(bin: impl Into<PathBuf>) -> Helm {
+        Helm { bin: bin.into() }
+    }
+
+    /// The binary's path.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// A command for this helm; the environment (HELM_NAMESPACE, HELM_KUBECONTEXT,
+    /// KUBECONFIG, HELM_DEBUG, ...) is inherited, which is how helm passes its global
+    /// flags to plugins.
+    pub fn command(&self) -> Command {
+        Command::new(&self.bin)
+    }
+
+    /// Runs `helm ARGS` with `values` on standard input; `args` must contain `-f -`
+    /// (see [`with_stdin_values`]). Output goes to our own stdout and stderr.
+    pub fn run_with_values(
+        &self,
+        args: &[OsString],
+        values: &str,
+    ) -> Result<ExitStatus, HelmError> {
+        let mut cmd = self.command();
+        cmd.args(args).stdin(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| self.spawn_error(source))?;
+        let writer = feed(child.stdin.take(), values.to_string());
+        let status = child.wait().map_err(|source| self.io_error(source))?;
+        finish_feed(writer, status).map_err(|source| self.io_error(source))?;
+        Ok(status)
+    }
+
+    /// Runs `helm ARGS` with optional `values` on standard input and captures its
+    /// output; a non-zero exit is [`HelmError::Failed`].
+    pub fn output(&self, args: &[OsString], values: Option<&str>) -> Result<Output, HelmError> {
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdin(if values.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|source| self.spawn_error(source))?;
+        let writer = values.map(|v| feed(child.stdin.take(), v.to_string()));
+        let out = child
+            .wait_with_output()
+            .map_err(|source| self.io_error(source))?;
+        if let Some(w) = writer {
+            finish_feed(w, out.status).map_err(|source| self.io_error(source))?;
+        }
+        if !out.status.success() {
+            return Err(HelmError::Failed {
+                args: shown_args(args),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// helm's major version (3 or 4), from `helm version --template`.
+    pub fn major_version(&self) -> Result<u32, HelmError> {
+        let out = self.output(
+            &["version".into(), "--template".into(), "{{.Version}}".into()],
+            None,
+        )?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .trim()
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(3))
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> HelmError {
+        HelmError::Spawn {
+            bin: self.bin.display().to_string(),
+            source,
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> HelmError {
+        HelmError::Io {
+            bin: self.bin.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// Builds `helm SUBCOMMAND POSITIONALS... --values - EXTRA...`: our stack comes first so
+/// that `-f`/`--set` flags the user adds still override it, as with plain helm.
+pub fn with_stdin_values<I, S>(subcommand: &[&str], positionals: &[&str], extra: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut args: Vec<OsString> = subcommand.iter().map(OsString::from).collect();
+    args.extend(positionals.iter().map(OsString::from));
+    args.push("--values".into());
+    args.push("-".into());
+    args.extend(extra.into_iter().map(|s| s.as_ref().to_os_string()));
+    args
+}
+
+/// Whether user arguments already read values from standard input (`-f -`,
+/// `--values=-`, ...), which would collide with ours.
+pub fn reads_stdin_values(args: &[String]) -> bool {
+    let mut prev_is_values_flag = false;
+    for a in args {
+        if prev_is_values_flag && a == "-" {
+            return true;
+        }
+        if a == "--values=-" || a == "-f=-" || a == "-f-" {
+            return true;
+        }
+        prev_is_values_flag = a == "-f" || a == "--values";
+    }
+    false
+}
+
+fn shown_args(args: &[OsString]) -> String {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+type Feeder = std::thread::JoinHandle<std::io::Result<()>>;
+
+/// Writes `data` to the child's stdin on a thread, so a large stack cannot deadlock
+/// against a child that fills its stdout pipe before reading stdin.
+fn feed(stdin: Option<std::process::ChildStdin>, data: String) -> Feeder {
+    std::thread::spawn(move || {
+        let Some(mut stdin) = stdin else {
+            return Ok(());
+        };
+        stdin.write_all(data.as_bytes())?;
+        drop(stdin);
+        Ok(())
+    })
+}
+
+/// A child that failed early may not read its input: a broken pipe then is no error of
+/// ours, the child's own status tells what happened.
+fn finish_feed(writer: Feeder, status: ExitStatus) -> std::io::Result<()> {
+    match writer.join().unwrap_or(Ok(())) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && !status.success() => Ok(()),
+        other => other,
+    }
+}
