@@ -1,0 +1,1132 @@
+//! YAML store: reads a YAML stream into sops trees (comments become comment entries the
+//! way sops's yaml.v3-based store places them) and writes trees back the way sops's
+//! emitter does (block style, 4-space indentation).
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser, Tag};
+use yaml_rust2::scanner::TScalarStyle;
+
+use crate::tree::{go_format_float_g, Branch, Comment, Item, Key, Value};
+use crate::Error;
+
+#[derive(Debug, Clone)]
+enum NodeKind {
+    Scalar {
+        value: String,
+        style: TScalarStyle,
+        tag: Option<Tag>,
+    },
+    Map(Vec<(Node, Node)>),
+    Seq(Vec<Node>),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    kind: NodeKind,
+    line: usize,
+    col: usize,
+    /// Container id for maps and sequences.
+    id: usize,
+}
+
+struct Builder<'a> {
+    parser: Parser<std::str::Chars<'a>>,
+    anchors: HashMap<usize, Node>,
+    next_id: usize,
+    /// Positions of scalars: (line, col, next event line, style).
+    scalars: Vec<(usize, usize, usize, TScalarStyle, bool)>,
+    pending_scalar: Option<usize>,
+}
+
+fn perr(e: impl std::fmt::Display) -> Error {
+    Error::parse("YAML", e.to_string())
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event, usize, usize), Error> {
+        let (ev, mark) = self.parser.next_token().map_err(perr)?;
+        let line = mark.line().saturating_sub(1);
+        if let Some(i) = self.pending_scalar.take() {
+            self.scalars[i].2 = line;
+        }
+        Ok((ev, line, mark.col()))
+    }
+
+    fn node(&mut self, ev: Event, line: usize, col: usize) -> Result<Node, Error> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (node, anchor) = match ev {
+            Event::Scalar(value, style, anchor, tag) => {
+                let multiline = value.contains('\n')
+                    || matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
+                self.scalars.push((line, col, line, style, multiline));
+                self.pending_scalar = Some(self.scalars.len() - 1);
+                (
+                    Node {
+                        kind: NodeKind::Scalar { value, style, tag },
+                        line,
+                        col,
+                        id,
+                    },
+                    anchor,
+                )
+            }
+            Event::MappingStart(anchor, _) => {
+                let mut entries = Vec::new();
+                loop {
+                    let (ev, l, c) = self.next()?;
+                    if matches!(ev, Event::MappingEnd) {
+                        break;
+                    }
+                    let k = self.node(ev, l, c)?;
+                    let (ev, l, c) = self.next()?;
+                    let v = self.node(ev, l, c)?;
+                    entries.push((k, v));
+                }
+                (
+                    Node {
+                        kind: NodeKind::Map(entries),
+                        line,
+                        col,
+                        id,
+                    },
+                    anchor,
+                )
+            }
+            Event::SequenceStart(anchor, _) => {
+                let mut items = Vec::new();
+                loop {
+                    let (ev, l, c) = self.next()?;
+                    if matches!(ev, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(ev, l, c)?);
+                }
+                (
+                    Node {
+                        kind: NodeKind::Seq(items),
+                        line,
+                        col,
+                        id,
+                    },
+                    anchor,
+                )
+            }
+            Event::Alias(a) => {
+                let n = self
+                    .anchors
+                    .get(&a)
+                    .cloned()
+                    .ok_or_else(|| perr("unknown alias"))?;
+                return Ok(n);
+            }
+            other => return Err(perr(format!("unexpected event {other:?}"))),
+        };
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+/// Go `strconv.ParseInt(s, 0, 64)` (underscores already removed).
+fn go_parse_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
+    if digits.is_empty() || digits.starts_with(['+', '-']) {
+        return None;
+    }
+    let mag = i128::from_str_radix(digits, radix).ok()?;
+    let v = if neg { -mag } else { mag };
+    i64::try_from(v).ok()
+}
+
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mant, exp) = match b.find(['e', 'E']) {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
+    };
+    let mant_ok = if let Some(frac) = mant.strip_prefix('.') {
+        !frac.is_empty() && frac.bytes().all(|c| c.is_ascii_digit())
+    } else {
+        let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
+        !int.is_empty()
+            && int.bytes().all(|c| c.is_ascii_digit())
+            && frac.bytes().all(|c| c.is_ascii_digit())
+    };
+    let exp_ok = match exp {
+        None => true,
+        Some(e) => {
+            let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+            !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+        }
+    };
+    mant_ok && exp_ok
+}
+
+/// Whether a plain scalar looks like a YAML timestamp (yaml.v3 rules, approximated).
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    let re = timestamp_re();
+    re.is_match(s)
+}
+
+fn timestamp_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"^\d{4}-\d{1,2}-\d{1,2}(?:(?:[Tt]\d{1,2}:\d{1,2}:\d{1,2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2}))|(?: \d{1,2}:\d{1,2}:\d{1,2}(?:\.\d+)?))?$",
+        )
+        .expect("valid regex")
+    })
+}
+
+/// Resolves a plain scalar the way yaml.v3 does when decoding into `interface{}`.
+pub fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if first == b'.' {
+        if is_yaml_float(s) {
+            if let Ok(f) = s.parse() {
+                return Value::Float(f);
+            }
+        }
+        return Value::Str(s.to_string());
+    }
+    if first.is_ascii_digit() || first == b'-' || first == b'+' {
+        if is_timestamp(s) {
+            return Value::Str(s.to_string());
+        }
+        let plain = s.replace('_', "");
+        if let Some(i) = go_parse_int(&plain) {
+            return Value::Int(i);
+        }
+        if is_yaml_float(&plain) {
+            if let Ok(f) = plain.parse() {
+                return Value::Float(f);
+            }
+        }
+        // Too large for i64 (uint64 or more): keep the number as a float.
+        if plain.bytes().all(|c| c.is_ascii_digit()) {
+            if let Ok(f) = plain.parse() {
+                return Value::Float(f);
+            }
+        }
+    }
+    Value::Str(s.to_string())
+}
+
+fn scalar_value(value: &str, style: TScalarStyle, tag: &Option<Tag>) -> Value {
+    if let Some(t) = tag {
+        if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+            match t.suffix.as_str() {
+                "str" | "binary" => return Value::Str(value.to_string()),
+                "null" => return Value::Null,
+                _ => {}
+            }
+        }
+    }
+    match style {
+        TScalarStyle::Plain => resolve_plain(value),
+        _ => Value::Str(value.to_string()),
+    }
+}
+
+/// Where a comment gets attached: before entry `index` of container `id`.
+#[derive(Default)]
+struct Attach {
+    before: HashMap<(usize, usize), Vec<Comment>>,
+}
+
+/// An anchor: a position where comments may attach.
+struct Anchor {
+    line: usize,
+    col: usize,
+    container: usize,
+    index: usize,
+}
+
+fn collect_anchors(node: &Node, out: &mut Vec<Anchor>) {
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                out.push(Anchor {
+                    line: k.line,
+                    col: k.col,
+                    container: node.id,
+                    index: i,
+                });
+                collect_anchors(v, out);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for (i, it) in items.iter().enumerate() {
+                out.push(Anchor {
+                    line: it.line,
+                    col: it.col.saturating_sub(2),
+                    container: node.id,
+                    index: i,
+                });
+                collect_anchors(it, out);
+            }
+        }
+        NodeKind::Scalar { .. } => {}
+    }
+}
+
+/// End column of a single-line scalar starting at `col` in `line`.
+fn scalar_end(line: &str, col: usize) -> usize {
+    let chars: Vec<(usize, char)> = line.char_indices().collect();
+    let start = chars
+        .iter()
+        .position(|(_, _)| true)
+        .map(|_| col)
+        .unwrap_or(0);
+    // `col` counts characters.
+    let bytes_at = |ci: usize| chars.get(ci).map(|c| c.0).unwrap_or(line.len());
+    let mut i = start;
+    match chars.get(i).map(|c| c.1) {
+        Some('"') => {
+            i += 1;
+            while let Some(&(_, c)) = chars.get(i) {
+                if c == '\\' {
+                    i += 2;
+                    continue;
+                }
+                i += 1;
+                if c == '"' {
+                    break;
+                }
+            }
+            bytes_at(i)
+        }
+        Some('\'') => {
+            i += 1;
+            while let Some(&(_, c)) = chars.get(i) {
+                i += 1;
+                if c == '\'' {
+                    if chars.get(i).map(|c| c.1) == Some('\'') {
+                        i += 1;
+                        continue;
+                    }
+                    break;
+                }
+            }
+            bytes_at(i)
+        }
+        _ => {
+            let from = bytes_at(i);
+            let rest = &line[from..];
+            let mut prev_ws = false;
+            for (off, c) in rest.char_indices() {
+                if c == '#' && prev_ws {
+                    return from + off;
+                }
+                prev_ws = c == ' ' || c == '\t';
+            }
+            line.len()
+        }
+    }
+}
+
+fn comment_after(line: &str, from: usize) -> Option<String> {
+    let rest = line.get(from..)?.trim_start();
+    rest.strip_prefix('#').map(|s| s.to_string())
+}
+
+/// Parses a YAML stream into one branch per document.
+pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
+    let mut b = Builder {
+        parser: Parser::new_from_str(src),
+        anchors: HashMap::new(),
+        next_id: 0,
+        scalars: Vec::new(),
+        pending_scalar: None,
+    };
+    let mut docs: Vec<(Option<Node>, usize)> = Vec::new();
+    loop {
+        let (ev, line, _) = b.next()?;
+        match ev {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                let (ev, l, c) = b.next()?;
+                let node = b.node(ev, l, c)?;
+                docs.push((Some(node), line));
+                // DocumentEnd
+                loop {
+                    let (ev, _, _) = b.next()?;
+                    if matches!(ev, Event::DocumentEnd | Event::StreamEnd) {
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let lines: Vec<&str> = src.lines().collect();
+    // Lines that belong to multi-line scalars.
+    let mut covered = vec![false; lines.len() + 1];
+    for &(l, _c, next, style, multiline) in &b.scalars {
+        if !multiline {
+            continue;
+        }
+        let end = next.max(l + 1).min(lines.len());
+        let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
+        let content_indent = if block {
+            lines[(l + 1).min(end)..end]
+                .iter()
+                .find(|s| !s.trim().is_empty())
+                .map(|s| s.len() - s.trim_start().len())
+                .unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        for (ln, text) in lines.iter().enumerate().take(end).skip(l + 1) {
+            let indent = text.len() - text.trim_start().len();
+            if block && text.trim_start().starts_with('#') && indent < content_indent {
+                continue;
+            }
+            covered[ln] = true;
+        }
+    }
+    // Inline comments: after scalar values and after keys of collection values.
+    let mut attach = Attach::default();
+    let mut inline_lines = vec![false; lines.len() + 1];
+    let mut anchors = Vec::new();
+    for (doc, _) in &docs {
+        if let Some(n) = doc {
+            collect_inline(n, &lines, &covered, &mut attach, &mut inline_lines);
+            collect_anchors(n, &mut anchors);
+        }
+    }
+    // Full-line comments.
+    let mut trailing: Vec<(usize, Comment)> = Vec::new();
+    for (ln, text) in lines.iter().enumerate() {
+        if covered[ln] || inline_lines[ln] {
+            continue;
+        }
+        let t = text.trim_start();
+        let Some(c) = t.strip_prefix('#') else {
+            continue;
+        };
+        let comment = Comment {
+            text: c.to_string(),
+            inline: false,
+        };
+        let col = text.len() - t.len();
+        let next = anchors.iter().find(|a| a.line > ln);
+        match next {
+            Some(a) if a.col <= col || a.line == 0 => {
+                if a.col < col {
+                    // Deeper than the next entry: a foot comment of the previous container.
+                    if let Some(p) = anchors.iter().rev().find(|p| p.line < ln && p.col <= col) {
+                        attach
+                            .before
+                            .entry((p.container, usize::MAX))
+                            .or_default()
+                            .push(comment);
+                        continue;
+                    }
+                }
+                attach
+                    .before
+                    .entry((a.container, a.index))
+                    .or_default()
+                    .push(comment)
+            }
+            Some(a) => {
+                let _ = a;
+                match anchors.iter().rev().find(|p| p.line < ln && p.col <= col) {
+                    Some(p) => attach
+                        .before
+                        .entry((p.container, usize::MAX))
+                        .or_default()
+                        .push(comment),
+                    None => attach
+                        .before
+                        .entry((a.container, a.index))
+                        .or_default()
+                        .push(comment),
+                }
+            }
+            None => trailing.push((ln, comment)),
+        }
+    }
+    let mut out = Vec::new();
+    let ndocs = docs.len();
+    for (di, (doc, _start)) in docs.into_iter().enumerate() {
+        let mut branch = match doc {
+            Some(node) => match node.kind {
+                NodeKind::Map(_) => match to_value(node, &mut attach)? {
+                    Value::Map(m) => m,
+                    _ => unreachable!("map node"),
+                },
+                NodeKind::Scalar {
+                    ref value,
+                    style,
+                    ref tag,
+                } => {
+                    if matches!(scalar_value(value, style, tag), Value::Null) {
+                        Vec::new()
+                    } else {
+                        return Err(perr("YAML documents that are values are not supported"));
+                    }
+                }
+                NodeKind::Seq(_) => {
+                    return Err(perr("YAML documents that are sequences are not supported"))
+                }
+            },
+            None => Vec::new(),
+        };
+        if di + 1 == ndocs {
+            for (_, c) in trailing.drain(..) {
+                branch.push(Item {
+                    key: Key::Comment(c),
+                    value: Value::Null,
+                });
+            }
+        }
+        out.push(branch);
+    }
+    if out.is_empty() && !trailing.is_empty() {
+        out.push(
+            trailing
+                .into_iter()
+                .map(|(_, c)| Item {
+                    key: Key::Comment(c),
+                    value: Value::Null,
+                })
+                .collect(),
+        );
+    }
+    Ok(out)
+}
+
+fn collect_inline(
+    node: &Node,
+    lines: &[&str],
+    covered: &[bool],
+    attach: &mut Attach,
+    inline_lines: &mut [bool],
+) {
+    let mut check = |container: usize, index: usize, anchor: &Node, value: &Node| {
+        let NodeKind::Scalar {
+            style, value: v, ..
+        } = &value.kind
+        else {
+            // key of a collection value: `key: # comment`
+            if anchor.id != value.id && anchor.line < lines.len() && !covered[anchor.line] {
+                let line = lines[anchor.line];
+                let end = scalar_end(line, anchor.col);
+                let rest = &line[end.min(line.len())..];
+                let rest = rest.trim_start();
+                if let Some(r) = rest.strip_prefix(':') {
+                    if let Some(c) = comment_after(r, 0) {
+                        attach
+                            .before
+                            .entry((container, index))
+                            .or_default()
+                            .push(Comment {
+                                text: c,
+                                inline: false,
+                            });
+                        inline_lines[anchor.line] = true;
+                    }
+                }
+            }
+            return;
+        };
+        if v.contains('\n') || matches!(style, TScalarStyle::Literal | TScalarStyle::Folded) {
+            return;
+        }
+        if value.line >= lines.len() || covered[value.line] {
+            return;
+        }
+        let line = lines[value.line];
+        let end = scalar_end(line, value.col);
+        if let Some(c) = comment_after(line, end) {
+            attach
+                .before
+                .entry((container, index))
+                .or_default()
+                .push(Comment {
+                    text: c,
+                    inline: true,
+                });
+            inline_lines[value.line] = true;
+        }
+    };
+    match &node.kind {
+        NodeKind::Map(entries) => {
+            for (i, (k, v)) in entries.iter().enumerate() {
+                check(node.id, i, k, v);
+            }
+            for (_, v) in entries {
+                collect_inline(v, lines, covered, attach, inline_lines);
+            }
+        }
+        NodeKind::Seq(items) => {
+            for (i, it) in items.iter().enumerate() {
+                check(node.id, i, it, it);
+            }
+            for it in items {
+                collect_inline(it, lines, covered, attach, inline_lines);
+            }
+        }
+        NodeKind::Scalar { .. } => {}
+    }
+}
+
+fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
+    Ok(match node.kind {
+        NodeKind::Scalar { value, style, tag } => scalar_value(&value, style, &tag),
+        NodeKind::Map(entries) => {
+            let mut branch = Vec::with_capacity(entries.len());
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if let Some(cs) = attach.before.remove(&(node.id, i)) {
+                    // Non-inline comments first, then the inline comment of the value (sops order).
+                    let (inl, head): (Vec<_>, Vec<_>) = cs.into_iter().partition(|c| c.inline);
+                    for c in head.into_iter().chain(inl) {
+                        branch.push(Item {
+                            key: Key::Comment(c),
+                            value: Value::Null,
+                        });
+                    }
+                }
+                let key = match k.kind {
+                    NodeKind::Scalar { value, style, tag } => match scalar_value(&value, style, &tag) {
+                        Value::Str(s) => s,
+                        other => {
+                            return Err(perr(format!(
+                                "map key {value:?} at line {} is not a string ({other:?}); only string keys are supported",
+                                k.line + 1
+                            )))
+                        }
+                    },
+                    _ => return Err(perr(format!("complex map key at line {}", k.line + 1))),
+                };
+                branch.push(Item {
+                    key: Key::Str(key),
+                    value: to_value(v, attach)?,
+                });
+            }
+            if let Some(cs) = attach.before.remove(&(node.id, usize::MAX)) {
+                for c in cs {
+                    branch.push(Item {
+                        key: Key::Comment(c),
+                        value: Value::Null,
+                    });
+                }
+            }
+            Value::Map(branch)
+        }
+        NodeKind::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, it) in items.into_iter().enumerate() {
+                if let Some(cs) = attach.before.remove(&(node.id, i)) {
+                    let (inl, head): (Vec<_>, Vec<_>) = cs.into_iter().partition(|c| c.inline);
+                    for c in head.into_iter().chain(inl) {
+                        out.push(Value::Comment(c));
+                    }
+                }
+                out.push(to_value(it, attach)?);
+            }
+            if let Some(cs) = attach.before.remove(&(node.id, usize::MAX)) {
+                out.extend(cs.into_iter().map(Value::Comment));
+            }
+            Value::Seq(out)
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Emitter
+// ---------------------------------------------------------------------------------------
+
+const INDENT: usize = 4;
+
+fn is_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0A
+        || (0x20..=0x7E).contains(&u)
+        || u == 0x85
+        || (0xA0..=0xD7FF).contains(&u)
+        || ((0xE000..=0xFFFD).contains(&u) && u != 0xFEFF)
+        || (0x10000..=0x10FFFF).contains(&u)
+}
+
+fn is_break(c: char) -> bool {
+    matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+struct Analysis {
+    block_plain: bool,
+    single: bool,
+    block: bool,
+}
+
+fn analyze(s: &str) -> Analysis {
+    if s.is_empty() {
+        return Analysis {
+            block_plain: true,
+            single: true,
+            block: false,
+        };
+    }
+    let mut block_ind = s.starts_with("---") || s.starts_with("...");
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break) = (false, false);
+    let (mut prev_space, mut prev_break) = (false, false);
+    let mut preceded_ws = true;
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    for i in 0..n {
+        let c = chars[i];
+        let followed_ws =
+            i + 1 >= n || matches!(chars[i + 1], ' ' | '\t') || is_break(chars[i + 1]);
+        if i == 0 {
+            match c {
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_ind = true,
+                '?' | ':' | '-' if followed_ws => block_ind = true,
+                _ => {}
+            }
+        } else {
+            match c {
+                ':' if followed_ws => block_ind = true,
+                '#' if preceded_ws => block_ind = true,
+                _ => {}
+            }
+        }
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
+            special = true;
+        }
+        if c == ' ' {
+            if i == 0 {
+                leading_space = true;
+            }
+            if i + 1 == n {
+                trailing_space = true;
+            }
+            if prev_break {
+                break_space = true;
+            }
+            prev_space = true;
+            prev_break = false;
+        } else if is_break(c) {
+            line_breaks = true;
+            if i == 0 {
+                leading_break = true;
+            }
+            if i + 1 == n {
+                trailing_break = true;
+            }
+            if prev_space {
+                space_break = true;
+            }
+            prev_space = false;
+            prev_break = true;
+        } else {
+            prev_space = false;
+            prev_break = false;
+        }
+        preceded_ws = matches!(c, ' ' | '\t' | '\0') || is_break(c);
+    }
+    let mut a = Analysis {
+        block_plain: true,
+        single: true,
+        block: true,
+    };
+    if leading_space || leading_break || trailing_space || trailing_break {
+        a.block_plain = false;
+    }
+    if trailing_space {
+        a.block = false;
+    }
+    if break_space {
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || tabs || special {
+        a.block_plain = false;
+        a.single = false;
+    }
+    if space_break || special {
+        a.block = false;
+    }
+    if line_breaks || block_ind {
+        a.block_plain = false;
+    }
+    a
+}
+
+fn is_old_bool(s: &str) -> bool {
+    matches!(
+        s,
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
+    )
+}
+
+fn is_base60_float(s: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$").expect("regex")
+    })
+    .is_match(s)
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\0' => out.push_str("\\0"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\x0b' => out.push_str("\\v"),
+            '\x0c' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if !is_printable(c) || c == '\u{feff}' => {
+                let u = c as u32;
+                if u <= 0xFF {
+                    out.push_str(&format!("\\x{u:02X}"));
+                } else if u <= 0xFFFF {
+                    out.push_str(&format!("\\u{u:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{u:08X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+enum Styled {
+    Inline(String),
+    Literal(String),
+}
+
+fn style_string(s: &str, simple_key: bool) -> Styled {
+    let can_plain =
+        matches!(resolve_plain(s), Value::Str(_)) && !is_base60_float(s) && !is_old_bool(s);
+    let a = analyze(s);
+    if s.contains('\n') {
+        if a.block && !simple_key {
+            return Styled::Literal(s.to_string());
+        }
+        return Styled::Inline(double_quoted(s));
+    }
+    if can_plain {
+        if a.block_plain && !(s.is_empty() && simple_key) {
+            return Styled::Inline(s.to_string());
+        }
+        if a.single {
+            return Styled::Inline(format!("'{}'", s.replace('\'', "''")));
+        }
+    }
+    Styled::Inline(double_quoted(s))
+}
+
+fn scalar_text(v: &Value) -> Styled {
+    match v {
+        Value::Null => Styled::Inline("null".into()),
+        Value::Bool(b) => Styled::Inline(b.to_string()),
+        Value::Int(i) => Styled::Inline(i.to_string()),
+        Value::Float(f) => Styled::Inline(if f.is_nan() {
+            ".nan".into()
+        } else if f.is_infinite() {
+            if *f > 0.0 { ".inf" } else { "-.inf" }.into()
+        } else {
+            go_format_float_g(*f)
+        }),
+        Value::Str(s) => style_string(s, false),
+        _ => Styled::Inline(String::new()),
+    }
+}
+
+fn write_literal(out: &mut String, s: &str, content_indent: usize) {
+    out.push('|');
+    let first = s.chars().next();
+    if matches!(first, Some(' ')) || first.is_some_and(is_break) {
+        out.push_str(&INDENT.to_string());
+    }
+    if !s.ends_with('\n') {
+        out.push('-');
+    } else if s == "\n" || s[..s.len() - 1].ends_with('\n') {
+        out.push('+');
+    }
+    out.push('\n');
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    for line in body.split('\n') {
+        if !line.is_empty() {
+            out.push_str(&" ".repeat(content_indent));
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+}
+
+fn next_indent(indent: usize) -> usize {
+    INDENT * ((indent + INDENT) / INDENT)
+}
+
+fn write_comments(out: &mut String, cs: &[&Comment], col: usize) {
+    for c in cs {
+        out.push_str(&" ".repeat(col));
+        out.push('#');
+        out.push_str(&c.text);
+        out.push('\n');
+    }
+}
+
+/// `line_start`: whether we are at the start of a line (otherwise right after `- `).
+fn emit_map(out: &mut String, m: &Branch, indent: usize, mut line_start: bool) {
+    let mut head: Vec<&Comment> = Vec::new();
+    let mut inline: Vec<&Comment> = Vec::new();
+    for it in m {
+        let k = match &it.key {
+            Key::Comment(c) => {
+                if c.inline {
+                    inline.push(c);
+                } else {
+                    head.push(c);
+                }
+                continue;
+            }
+            Key::Str(k) => k,
+        };
+        if !head.is_empty() {
+            if !line_start {
+                // Comments before the first key of a mapping in a sequence item.
+                out.push('\n');
+                line_start = true;
+            }
+            write_comments(out, &head, indent);
+            head.clear();
+        }
+        if line_start {
+            out.push_str(&" ".repeat(indent));
+        }
+        line_start = true;
+        match style_string(k, true) {
+            Styled::Inline(s) => out.push_str(&s),
+            Styled::Literal(s) => out.push_str(&double_quoted(&s)),
+        }
+        out.push(':');
+        emit_value(out, &it.value, indent, &inline);
+        inline.clear();
+    }
+    head.extend(inline);
+    if !head.is_empty() {
+        if !line_start {
+            out.push('\n');
+        }
+        write_comments(out, &head, indent);
+    }
+}
+
+fn line_comment(out: &mut String, inline: &[&Comment]) {
+    for c in inline {
+        out.push_str(" #");
+        out.push_str(&c.text);
+    }
+}
+
+/// Emits a value after `key:` (a mapping value at mapping indent `indent`).
+fn emit_value(out: &mut String, v: &Value, indent: usize, inline: &[&Comment]) {
+    match v {
+        Value::Map(m) if m.iter().any(|i| matches!(i.key, Key::Str(_))) => {
+            line_comment(out, inline);
+            out.push('\n');
+            emit_map(out, m, next_indent(indent), true);
+        }
+        Value::Seq(s) if s.iter().any(|i| !matches!(i, Value::Comment(_))) => {
+            line_comment(out, inline);
+            out.push('\n');
+            emit_seq(out, s, next_indent(indent));
+        }
+        Value::Map(_) => {
+            out.push_str(" {}");
+            line_comment(out, inline);
+            out.push('\n');
+        }
+        Value::Seq(_) => {
+            out.push_str(" []");
+            line_comment(out, inline);
+            out.push('\n');
+        }
+        _ => match scalar_text(v) {
+            Styled::Inline(s) => {
+                out.push(' ');
+                out.push_str(&s);
+                line_comment(out, inline);
+                out.push('\n');
+            }
+            Styled::Literal(s) => {
+                out.push(' ');
+                write_literal(out, &s, next_indent(indent));
+            }
+        },
+    }
+}
+
+fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
+    let mut head: Vec<&Comment> = Vec::new();
+    let mut inline: Vec<&Comment> = Vec::new();
+    for it in s {
+        if let Value::Comment(c) = it {
+            if c.inline {
+                inline.push(c);
+            } else {
+                head.push(c);
+            }
+            continue;
+        }
+        write_comments(out, &head, indent);
+        head.clear();
+        out.push_str(&" ".repeat(indent));
+        out.push('-');
+        match it {
+            Value::Map(m) if m.iter().any(|i| matches!(i.key, Key::Str(_))) => {
+                out.push(' ');
+                emit_map(out, m, indent + 2, false);
+            }
+            Value::Seq(inner) if inner.iter().any(|i| !matches!(i, Value::Comment(_))) => {
+                out.push(' ');
+                let mut sub = String::new();
+                emit_seq(&mut sub, inner, indent + 2);
+                out.push_str(sub.trim_start_matches(' '));
+            }
+            Value::Map(_) => {
+                out.push_str(" {}");
+                line_comment(out, &inline);
+                out.push('\n');
+            }
+            Value::Seq(_) => {
+                out.push_str(" []");
+                line_comment(out, &inline);
+                out.push('\n');
+            }
+            _ => match scalar_text(it) {
+                Styled::Inline(t) => {
+                    out.push(' ');
+                    out.push_str(&t);
+                    line_comment(out, &inline);
+                    out.push('\n');
+                }
+                Styled::Literal(t) => {
+                    out.push(' ');
+                    write_literal(out, &t, indent + 2);
+                }
+            },
+        }
+        inline.clear();
+    }
+    head.extend(inline);
+    write_comments(out, &head, indent);
+}
+
+/// Emits branches as a YAML stream (documents separated by `---`).
+pub fn emit(docs: &[Branch]) -> String {
+    let mut out = String::new();
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        if d.iter().any(|it| matches!(it.key, Key::Str(_))) {
+            emit_map(&mut out, d, 0, true);
+        } else {
+            let cs: Vec<&Comment> = d
+                .iter()
+                .filter_map(|it| match &it.key {
+                    Key::Comment(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            write_comments(&mut out, &cs, 0);
+            out.push_str("{}\n");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve() {
+        assert_eq!(resolve_plain("12"), Value::Int(12));
+        assert_eq!(resolve_plain("0x1F"), Value::Int(31));
+        assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
+        assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
+        assert_eq!(resolve_plain("2024-01-01"), Value::Str("2024-01-01".into()));
+        assert_eq!(resolve_plain("~"), Value::Null);
+    }
+
+    #[test]
+    fn roundtrip_simple() {
+        let src = "# head\na: 1 # inline\nb:\n    c: \"true\"\n    d:\n        - x\n        - k: z\n          w: \"\"\ne: |-\n    line1\n    line2\n";
+        let docs = parse(src).unwrap();
+        assert_eq!(emit(&docs), src);
+    }
+}
