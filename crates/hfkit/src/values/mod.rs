@@ -3,6 +3,7 @@
 
 mod emit;
 mod explain;
+mod json;
 mod merge;
 mod parse;
 mod stack;
@@ -10,6 +11,7 @@ mod tree;
 
 pub use emit::{quote, to_yaml, to_yaml_redacted};
 pub use explain::{explain, Explanation, KeyOrigin};
+pub use json::to_json;
 pub use merge::{merge_all, merge_into};
 pub use parse::{parse_documents, parse_values, YamlError};
 pub use stack::{

@@ -97,7 +97,7 @@ fn key_string(s: &Scalar) -> Result<String, &'static str> {
 }
 
 /// A YAML 1.1 integer as go-yaml v2 reads it (Go's `ParseInt(s, 0, 64)` without `_`).
-fn yaml11_int(text: &str) -> Option<i64> {
+pub(crate) fn yaml11_int(text: &str) -> Option<i64> {
     let cleaned: String = text.chars().filter(|c| *c != '_').collect();
     let (negative, digits) = match cleaned.as_bytes().first()? {
         b'-' => (true, &cleaned[1..]),
@@ -214,7 +214,13 @@ impl Builder {
                             ))
                         }
                     }
-                } else if let Some((key, _)) = pending_key.take() {
+                } else if let Some((key, key_origin)) = pending_key.take() {
+                    // A nested map or list is reported at its key's line, where a
+                    // person looks for it.
+                    let mut value = value;
+                    if !matches!(value.node, Node::Scalar(_)) {
+                        value.origin = key_origin;
+                    }
                     if let Some(first) = entries.get(&key) {
                         failure = Some((
                             format!(
