@@ -122,10 +122,10 @@ impl Value {
         Some(cur)
     }
 
-    /// Equality of content, ignoring origins.
+    /// Equality of content, ignoring origins (all spellings of null are equal).
     pub fn same_content(&self, other: &Value) -> bool {
         match (&self.node, &other.node) {
-            (Node::Scalar(a), Node::Scalar(b)) => a == b,
+            (Node::Scalar(a), Node::Scalar(b)) => a == b || (a.is_null() && b.is_null()),
             (Node::List(a), Node::List(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_content(y))
             }
