@@ -48,7 +48,9 @@ pub fn command(bin: &Path, helm: &Path, home: &Path) -> Command {
         .env("HELM_CACHE_HOME", home.join("cache"))
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_DATA_HOME", home.join("data"))
-        .env("HELM_PLUGINS", home.join("plugins"))
+        // helm 4.3's installer ignores HELM_PLUGINS (it writes to
+        // $HELM_DATA_HOME/plugins) while its loader honours it: leave it unset.
+        .env_remove("HELM_PLUGINS")
         .env_remove("HELM_DEBUG")
         .env_remove("HELM_NAMESPACE")
         .env_remove("HELM_LAYERED_ENV");
