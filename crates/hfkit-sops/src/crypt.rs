@@ -134,7 +134,8 @@ impl Walker<'_> {
                         candidates.extend(alt.iter().cloned());
                         for cand in candidates {
                             if let Ok(Value::Comment(d)) = aes::decrypt(&c.text, key, &aad(&cand)) {
-                                c.text = d.text;
+                                // Like sops, a decrypted comment is no longer inline.
+                                *c = d;
                                 break;
                             }
                         }

@@ -34,6 +34,7 @@ pub struct Keyring {
     pgp_public: Vec<SignedPublicKey>,
     age: Vec<age::x25519::Identity>,
     gpg: Option<PathBuf>,
+    gpg_home: Option<PathBuf>,
     sources: Vec<String>,
 }
 
@@ -89,6 +90,7 @@ impl Keyring {
             pgp_public: Vec::new(),
             age: Vec::new(),
             gpg: default_gpg(),
+            gpg_home: None,
             sources: Vec::new(),
         }
     }
@@ -233,6 +235,20 @@ impl Keyring {
         self
     }
 
+    /// Uses this GnuPG home directory (`GNUPGHOME`) for the `gpg` fallback.
+    pub fn with_gpg_home(mut self, dir: &Path) -> Self {
+        self.gpg_home = Some(dir.to_path_buf());
+        self
+    }
+
+    fn gpg_command(&self, gpg: &Path) -> Command {
+        let mut c = Command::new(gpg);
+        if let Some(h) = &self.gpg_home {
+            c.env("GNUPGHOME", h);
+        }
+        c
+    }
+
     /// Fingerprints (upper-case hex) of the PGP secret keys and their subkeys.
     pub fn pgp_fingerprints(&self) -> Vec<String> {
         let mut v = Vec::new();
@@ -305,7 +321,8 @@ impl Keyring {
             .gpg
             .as_ref()
             .ok_or("gpg fallback disabled or gpg not found")?;
-        let mut child = Command::new(gpg)
+        let mut child = self
+            .gpg_command(gpg)
             .args(["--batch", "--no-tty", "--quiet", "--decrypt"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -447,7 +464,8 @@ impl Keyring {
             return Ok(k.clone());
         }
         if let Some(gpg) = &self.gpg {
-            let out = Command::new(gpg)
+            let out = self
+                .gpg_command(gpg)
                 .args(["--batch", "--armor", "--export", &want])
                 .stderr(Stdio::null())
                 .output()

@@ -866,8 +866,10 @@ enum Styled {
 }
 
 fn style_string(s: &str, simple_key: bool) -> Styled {
-    let can_plain =
-        matches!(resolve_plain(s), Value::Str(_)) && !is_base60_float(s) && !is_old_bool(s);
+    let can_plain = matches!(resolve_plain(s), Value::Str(_))
+        && !is_timestamp(s)
+        && !is_base60_float(s)
+        && !is_old_bool(s);
     let a = analyze(s);
     if s.contains('\n') {
         if a.block && !simple_key {
