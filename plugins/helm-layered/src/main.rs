@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hfkit::diff::{diff_manifests, render_text};
 use hfkit::helm::{reads_stdin_values, with_stdin_values, Helm, HelmError};
-use hfkit::secrets::Decryptor;
+use hfkit::secrets::SopsDecryptor;
 use hfkit::values::{explain, KeyPath, LayerConfig, LayerRequest, MergedValues, Stack};
 
 const AFTER_HELP: &str = "\
@@ -283,7 +283,7 @@ fn load(release: &str, stack: &StackArgs, namespace: Option<String>) -> Result<M
         namespace: namespace.or_else(|| std::env::var("HELM_NAMESPACE").ok()),
     };
     let resolved = Stack::resolve(&stack.dir, &config, &request)?;
-    let merged = resolved.load(&SopsDecryptor)?;
+    let merged = resolved.load(&SopsDecryptor::from_env())?;
     let debug = stack.debug
         || std::env::var("HELM_DEBUG").is_ok_and(|v| matches!(v.as_str(), "1" | "true"));
     if debug {
@@ -306,19 +306,6 @@ fn load(release: &str, stack: &StackArgs, namespace: Option<String>) -> Result<M
         eprintln!("warning: {warning}");
     }
     Ok(merged)
-}
-
-/// Decrypts secrets layers with the project's native sops module.
-struct SopsDecryptor;
-
-impl Decryptor for SopsDecryptor {
-    fn decrypt_file(&self, _path: &std::path::Path) -> Result<String, String> {
-        Err(
-            "secrets layers need the native sops module, which this build does not have yet; \
-             remove the layer or decrypt with `sops -d` meanwhile"
-                .into(),
-        )
-    }
 }
 
 fn refuse_stdin_values(helm_args: &[String]) -> Result<()> {

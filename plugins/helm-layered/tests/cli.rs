@@ -254,6 +254,15 @@ fn an_unknown_environment_warns() {
     );
     // The common layers still apply.
     assert!(stdout(&out).contains("replicas: 1"));
+
+    // helmfile's implicit `default` environment without files of its own is normal.
+    let out = run(
+        command(&layered(), &helm(3), home.path())
+            .current_dir(dir.path())
+            .args(["values", "plex"]),
+        true,
+    );
+    assert_eq!(stderr(&out), "");
 }
 
 #[test]

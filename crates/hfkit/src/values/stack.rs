@@ -238,6 +238,9 @@ pub struct LayerRequest {
 pub struct Stack {
     /// The files, lowest precedence first.
     pub layers: Vec<Layer>,
+    /// Warn when no environment-specific layer exists (an environment was named, so
+    /// a typo is likely); off for helmfile's implicit `default` environment.
+    pub warn_unknown_env: bool,
 }
 
 /// The merged result of a stack.
@@ -305,7 +308,10 @@ impl Stack {
             let env_specific = render(pattern, &probe)? != rel;
             layers.push(Stack::layer(theme_dir, &rel, kind, env_specific));
         }
-        Ok(Stack { layers })
+        Ok(Stack {
+            layers,
+            warn_unknown_env: request.env != "default",
+        })
     }
 
     /// A stack of explicit files (helmfile's `values:` and `secrets:` lists), relative
@@ -320,7 +326,10 @@ impl Stack {
                     .map(|p| Stack::layer(theme_dir, p, LayerKind::Secret, false)),
             )
             .collect();
-        Stack { layers }
+        Stack {
+            layers,
+            warn_unknown_env: false,
+        }
     }
 
     fn layer(theme_dir: &Path, rel: &str, kind: LayerKind, env_specific: bool) -> Layer {
@@ -363,7 +372,7 @@ impl Stack {
         }
         let mut warnings = Vec::new();
         let env_layers: Vec<&Layer> = self.layers.iter().filter(|l| l.env_specific).collect();
-        if !env_layers.is_empty() && env_layers.iter().all(|l| !l.exists) {
+        if self.warn_unknown_env && !env_layers.is_empty() && env_layers.iter().all(|l| !l.exists) {
             let names: Vec<&str> = env_layers.iter().map(|l| l.display.as_str()).collect();
             warnings.push(format!(
                 "no layer file exists for this environment ({}); check --env",
