@@ -12,6 +12,7 @@
 //! or logged. See [`keys`] for the environment variables [`Keyring::from_env`] reads.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod aes;
 pub mod config;
