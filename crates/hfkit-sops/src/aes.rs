@@ -117,7 +117,8 @@ pub fn decrypt(value: &str, key: &[u8], aad: &str) -> Result<Value, String> {
     let (plain, ty) = decrypt_bytes(value, key, aad)?;
     let text = String::from_utf8(plain).map_err(|_| "decrypted value is not UTF-8".to_string());
     Ok(match ty.as_str() {
-        "str" | "bytes" | "time" => Value::Str(text?),
+        "str" | "bytes" => Value::Str(text?),
+        "time" => Value::Time(text?),
         "int" => {
             let t = text?;
             Value::Int(
@@ -151,7 +152,7 @@ pub fn parse_go_float(s: &str) -> Option<f64> {
 /// The bytes sops encrypts (and feeds to the MAC) for a leaf value (`ToBytes`).
 pub fn to_bytes(v: &Value) -> Option<Vec<u8>> {
     Some(match v {
-        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Str(s) | Value::Time(s) => s.as_bytes().to_vec(),
         Value::Int(i) => i.to_string().into_bytes(),
         Value::Float(f) => go_format_float_f(*f).into_bytes(),
         Value::Bool(b) => if *b { "True" } else { "False" }.as_bytes().to_vec(),
@@ -170,6 +171,7 @@ pub fn encrypt(v: &Value, key: &[u8], aad: &str, iv: &[u8; IV_SIZE]) -> Result<S
         Value::Int(_) => (to_bytes(v), "int"),
         Value::Float(_) => (to_bytes(v), "float"),
         Value::Bool(_) => (to_bytes(v), "bool"),
+        Value::Time(_) => (to_bytes(v), "time"),
         Value::Comment(_) => (to_bytes(v), "comment"),
         _ => return Err("value to encrypt has unsupported type".into()),
     };

@@ -292,7 +292,7 @@ fn emit_value(out: &mut String, v: &Value, level: usize) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&go_json_float(*f)),
-        Value::Str(s) => out.push_str(&quote(s)),
+        Value::Str(s) | Value::Time(s) => out.push_str(&quote(s)),
         Value::Comment(_) => {}
     }
 }

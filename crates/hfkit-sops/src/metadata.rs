@@ -67,7 +67,7 @@ pub struct Metadata {
 
 fn as_string(v: &Value) -> String {
     match v {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) | Value::Time(s) => s.clone(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => go_format_float_f(*f),
         Value::Bool(b) => b.to_string(),

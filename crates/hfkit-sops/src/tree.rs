@@ -44,6 +44,8 @@ pub enum Value {
     Float(f64),
     /// A string.
     Str(String),
+    /// A YAML timestamp, kept as Go's RFC 3339 (nano) text, e.g. `2024-01-02T00:00:00Z`.
+    Time(String),
     /// A nested ordered map.
     Map(Branch),
     /// A sequence (may hold comment entries).

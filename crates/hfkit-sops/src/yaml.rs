@@ -201,6 +201,48 @@ fn timestamp_re() -> &'static regex::Regex {
     })
 }
 
+/// Normalizes a YAML timestamp the way Go's `time.Time.MarshalText` prints it
+/// (RFC 3339 with nanoseconds, trailing zeros trimmed; zero offset as `Z`).
+pub fn normalize_timestamp(s: &str) -> Option<String> {
+    let caps = timestamp_parts_re().captures(s)?;
+    let num = |i: usize| {
+        caps.get(i)
+            .map(|m| m.as_str().parse::<u32>().ok())
+            .unwrap_or(Some(0))
+    };
+    let (y, mo, d) = (num(1)?, num(2)?, num(3)?);
+    let (h, mi, se) = (num(4)?, num(5)?, num(6)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 {
+        return None;
+    }
+    let frac = caps
+        .get(7)
+        .map(|m| m.as_str().trim_end_matches('0').to_string())
+        .unwrap_or_default();
+    let zone = match caps.get(8).map(|m| m.as_str()) {
+        None | Some("Z") | Some("+00:00") | Some("-00:00") => "Z".to_string(),
+        Some(z) => z.to_string(),
+    };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{}", &frac[..frac.len().min(9)])
+    };
+    Some(format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{frac}{zone}"
+    ))
+}
+
+fn timestamp_parts_re() -> &'static regex::Regex {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[Tt ](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?)?$",
+        )
+        .expect("valid regex")
+    })
+}
+
 /// Resolves a plain scalar the way yaml.v3 does when decoding into `interface{}`.
 pub fn resolve_plain(s: &str) -> Value {
     match s {
@@ -225,7 +267,10 @@ pub fn resolve_plain(s: &str) -> Value {
     }
     if first.is_ascii_digit() || first == b'-' || first == b'+' {
         if is_timestamp(s) {
-            return Value::Str(s.to_string());
+            return match normalize_timestamp(s) {
+                Some(t) => Value::Time(t),
+                None => Value::Str(s.to_string()),
+            };
         }
         let plain = s.replace('_', "");
         if let Some(i) = go_parse_int(&plain) {
@@ -901,6 +946,7 @@ fn scalar_text(v: &Value) -> Styled {
             go_format_float_g(*f)
         }),
         Value::Str(s) => style_string(s, false),
+        Value::Time(t) => Styled::Inline(t.clone()),
         _ => Styled::Inline(String::new()),
     }
 }
@@ -1121,7 +1167,8 @@ mod tests {
         assert_eq!(resolve_plain("0x1F"), Value::Int(31));
         assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
         assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
-        assert_eq!(resolve_plain("2024-01-01"), Value::Str("2024-01-01".into()));
+        assert_eq!(resolve_plain("2024-01-01"), Value::Time("2024-01-01T00:00:00Z".into()));
+        assert_eq!(resolve_plain("2024-1-2 3:04:05.500"), Value::Time("2024-01-02T03:04:05.5Z".into()));
         assert_eq!(resolve_plain("~"), Value::Null);
     }
 

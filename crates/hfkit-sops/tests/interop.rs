@@ -481,3 +481,58 @@ fn encrypt_file_follows_sops_yaml() {
     assert!(enc2.contains(&env.fp));
     assert_eq!(env.sops_decrypt("other2.yaml", &enc2), "a: b\n");
 }
+
+/// Small documents exercising the YAML reader/emitter corners; each is encrypted by sops
+/// and decrypted by us (compared with `sops -d`), and encrypted by us and decrypted by sops.
+const YAML_CASES: &[&str] = &[
+    "a: 1\n",
+    "---\na: 1\n",
+    "a: 1\n---\nb: 2\n",
+    "{}\n",
+    "# only a comment\na: b\n",
+    "a:\n  b:\n    c: two-space input\n  d: [1, 2, {e: f}]\n",
+    "'quoted key': 1\n\"true\": yes\n\"123\": x\nkey with spaces: v\n",
+    "anchors:\n  base: &b\n    x: 1\n  copy: *b\n",
+    "long: Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua\n",
+    "s: \"trailing space \"\nt: \"\\u00e9\\u0007\"\nu: \"line\\nbreak \"\nv: '- dash'\nw: '@at'\nx: \"0777\"\ny: 0x1F\nz: 1_000\n",
+    "dates:\n  d: 2024-01-02\n  t: 2024-01-02T03:04:05Z\n  q: \"2024-01-02\"\n",
+    "floats:\n  a: 1.0\n  b: 1e3\n  c: -0.5\n  d: .inf\n  e: -.inf\n  g: 123456789.123\n",
+    "lit: |\n  keep\n   indented\n\n  blank above\nfold: >-\n  a\n  b\n",
+    "a: b # inline on top level\nc:\n  # head\n  d: e # inline nested\n  f: g\n# trailing comment\n",
+    "list:\n- a\n- b:\n    c: d\n- []\n- {}\n",
+];
+
+#[test]
+fn yaml_corner_cases_both_ways() {
+    let env = setup();
+    let keys = env.pgp_keys();
+    let opts = EncryptOptions::for_recipients(&[&env.fp], &[]);
+    let mut failures = Vec::new();
+    for (i, plain) in YAML_CASES.iter().enumerate() {
+        let name = format!("case{i}.yaml");
+        let enc = env.sops_encrypt(&name, plain, &["--pgp", &env.fp]);
+        let expected = env.sops_decrypt(&name, &enc);
+        match decrypt_str(&enc, Format::Yaml, &keys, &DecryptOptions::default()) {
+            Ok(ours) if ours == expected => {}
+            Ok(ours) => failures.push(format!(
+                "case {i} sops->us:\n--- sops -d\n{expected}--- ours\n{ours}"
+            )),
+            Err(e) => failures.push(format!("case {i} sops->us: {e}")),
+        }
+        match encrypt_str(plain, Format::Yaml, &keys, &opts) {
+            Ok(ours_enc) => {
+                let p = env.write(&format!("ours{i}.yaml"), &ours_enc);
+                let out = env.sops().arg("-d").arg(&p).output().unwrap();
+                let theirs = String::from_utf8_lossy(&out.stdout).to_string();
+                if !out.status.success() || theirs != expected {
+                    failures.push(format!(
+                        "case {i} us->sops: {}\n--- expected\n{expected}--- sops -d of ours\n{theirs}--- ours encrypted\n{ours_enc}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("case {i} us->sops: encrypt failed: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
