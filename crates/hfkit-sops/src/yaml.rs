@@ -1167,8 +1167,14 @@ mod tests {
         assert_eq!(resolve_plain("0x1F"), Value::Int(31));
         assert_eq!(resolve_plain("1.5"), Value::Float(1.5));
         assert_eq!(resolve_plain("yes"), Value::Str("yes".into()));
-        assert_eq!(resolve_plain("2024-01-01"), Value::Time("2024-01-01T00:00:00Z".into()));
-        assert_eq!(resolve_plain("2024-1-2 3:04:05.500"), Value::Time("2024-01-02T03:04:05.5Z".into()));
+        assert_eq!(
+            resolve_plain("2024-01-01"),
+            Value::Time("2024-01-01T00:00:00Z".into())
+        );
+        assert_eq!(
+            resolve_plain("2024-1-2 3:04:05.500"),
+            Value::Time("2024-01-02T03:04:05.5Z".into())
+        );
         assert_eq!(resolve_plain("~"), Value::Null);
     }
 

@@ -536,3 +536,86 @@ fn yaml_corner_cases_both_ways() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+const JSON_CASES: &[&str] = &[
+    "{}",
+    "{\"a\": {}}",
+    "{\"a\": [], \"b\": [[]], \"c\": [{}]}",
+    "{\"n\": [0, -0, 1.5e300, 2.5e-300, 123456789012, 9007199254740993, 1.0, 100000000000000000000000]}",
+    "{\"s\": \"\\u2028\\u2029\\t\\b\\f\\u0000 \\ud83d\\ude00 </script>\"}",
+    "{\"dup\": 1, \"order\": {\"z\": 1, \"a\": 2, \"m\": 3}}",
+    "{\"key_unencrypted\": {\"x\": [1, \"two\", true, null]}}",
+];
+
+#[test]
+fn json_corner_cases_both_ways() {
+    let env = setup();
+    let keys = env.pgp_keys();
+    let opts = EncryptOptions::for_recipients(&[&env.fp], &[]);
+    let mut failures = Vec::new();
+    for (i, plain) in JSON_CASES.iter().enumerate() {
+        let name = format!("case{i}.json");
+        let enc = env.sops_encrypt(&name, plain, &["--pgp", &env.fp]);
+        let expected = env.sops_decrypt(&name, &enc);
+        match decrypt_str(&enc, Format::Json, &keys, &DecryptOptions::default()) {
+            Ok(ours) if ours == expected => {}
+            Ok(ours) => failures.push(format!(
+                "case {i} sops->us:\n--- sops -d\n{expected}--- ours\n{ours}"
+            )),
+            Err(e) => failures.push(format!("case {i} sops->us: {e}")),
+        }
+        match encrypt_str(plain, Format::Json, &keys, &opts) {
+            Ok(ours_enc) => {
+                let p = env.write(&format!("ours{i}.json"), &ours_enc);
+                let out = env.sops().arg("-d").arg(&p).output().unwrap();
+                let theirs = String::from_utf8_lossy(&out.stdout).to_string();
+                if !out.status.success() || theirs != expected {
+                    failures.push(format!(
+                        "case {i} us->sops: {}\n--- expected\n{expected}--- sops -d of ours\n{theirs}",
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
+                }
+            }
+            Err(e) => failures.push(format!("case {i} us->sops: encrypt failed: {e}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn comment_regex_rules_both_ways() {
+    let env = setup();
+    let keys = env.pgp_keys();
+    let plain =
+        "# sops:enc\nsecret: s1\nplain: p1\nnested:\n    # sops:enc\n    deep: s2\n    other: p2\n";
+    for (flag, opts) in [
+        (
+            "--encrypted-comment-regex",
+            EncryptOptions {
+                encrypted_comment_regex: Some("sops:enc".into()),
+                ..EncryptOptions::for_recipients(&[&env.fp], &[])
+            },
+        ),
+        (
+            "--unencrypted-comment-regex",
+            EncryptOptions {
+                unencrypted_comment_regex: Some("sops:enc".into()),
+                ..EncryptOptions::for_recipients(&[&env.fp], &[])
+            },
+        ),
+    ] {
+        let enc = env.sops_encrypt("c.yaml", plain, &["--pgp", &env.fp, flag, "sops:enc"]);
+        let expected = env.sops_decrypt("c.yaml", &enc);
+        assert_eq!(
+            decrypt_str(&enc, Format::Yaml, &keys, &DecryptOptions::default()).unwrap(),
+            expected,
+            "{flag}"
+        );
+        let ours = encrypt_str(plain, Format::Yaml, &keys, &opts).unwrap();
+        assert_eq!(
+            env.sops_decrypt("c2.yaml", &ours),
+            expected,
+            "{flag}: {ours}"
+        );
+    }
+}
