@@ -405,7 +405,11 @@ impl Keyring {
         for (i, g) in m.key_groups.iter().enumerate() {
             match self.decrypt_group(g) {
                 Ok(k) => parts.push(k.to_vec()),
-                Err(e) => group_errs.push(format!("group {}: {}", i + 1, e.join("; "))),
+                Err(e) => group_errs.push(format!(
+                    "group {}: {}",
+                    i + 1,
+                    e.join("; ").replace('\n', " ")
+                )),
             }
         }
         let recipients = describe_recipients(m);
