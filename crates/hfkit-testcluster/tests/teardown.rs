@@ -34,18 +34,29 @@ struct Child {
 
 fn start_child(mode: &str) -> Child {
     let mut proc = Command::new(std::env::current_exe().unwrap())
+        .env_remove("RUST_BACKTRACE")
         .args(["--exact", "child_body", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped()) // its deliberate panic would read like ours
         .spawn()
         .unwrap();
+    let mut err = proc.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
     let mut lines = BufReader::new(proc.stdout.take().unwrap()).lines();
     let line = loop {
         match lines.next() {
-            Some(Ok(l)) if l.starts_with("CHILD ") => break l,
+            // libtest prints "test child_body ... " before it, on the same line
+            Some(Ok(l)) if l.contains("CHILD ") => break l[l.find("CHILD ").unwrap()..].to_string(),
             Some(Ok(_)) => continue,
-            other => panic!("child ended before starting its control plane: {other:?}"),
+            other => panic!(
+                "child ended before starting its control plane ({other:?}); its stderr:\n{}",
+                stderr.join().unwrap()
+            ),
         }
     };
     // keep draining the child's stdout so it never blocks on a full pipe
