@@ -8,12 +8,12 @@
 #   stop    stops it (SIGTERM; the peers die with it) and removes its state. Idempotent.
 #   status  says whether it runs; exit 0 if it does, 3 if not.
 #   env     prints the export line (nothing if not running).
-# State: ${HFKIT_CACHE:-~/.cache/hfkit}/dev-cluster/ (pid, log, ready, run/ with certs,
+# State: $HFKIT_DEV_CLUSTER_DIR, default ${HFKIT_CACHE:-~/.cache/hfkit}/dev-cluster/ (pid, log, ready, run/ with certs,
 # etcd data and kubeconfig). Startup timeout: HFKIT_TESTCLUSTER_TIMEOUT_SECS (180).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE="${HFKIT_CACHE:-$HOME/.cache/hfkit}/dev-cluster"
+STATE="${HFKIT_DEV_CLUSTER_DIR:-${HFKIT_CACHE:-$HOME/.cache/hfkit}/dev-cluster}"
 PIDFILE="$STATE/pid"
 TIMEOUT="${HFKIT_TESTCLUSTER_TIMEOUT_SECS:-180}"
 

@@ -94,7 +94,8 @@ pin_wrapper() {
 # published v0.<minor>.<patch>. The list comes from that version's own go.mod.
 pin_kube_wrapper() {
   local dir="$WRAPPERS/kube-apiserver"
-  grep -Eq "^require k8s.io/kubernetes $KUBE_VERSION\$" "$dir/go.mod" 2>/dev/null && return 0
+  grep -Eq "^(require )?[[:space:]]*k8s.io/kubernetes $KUBE_VERSION( |\$)" "$dir/go.mod" 2>/dev/null &&
+    return 0
   log "generating $dir/go.mod for k8s.io/kubernetes $KUBE_VERSION"
   local upstream staging
   upstream=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
