@@ -105,13 +105,13 @@ fn extract_sops(docs: &mut [Branch]) -> Result<Option<Branch>, Error> {
     Ok(meta)
 }
 
-/// Whether the input has a `sops` metadata block with a `mac` and a `version`.
+/// Whether the input has a top-level `sops` metadata block holding a `mac` or a `version`.
 pub fn is_sops_encrypted(input: &str, format: Format) -> bool {
     let Ok(mut docs) = parse(input, format) else {
         return false;
     };
     match extract_sops(&mut docs) {
-        Ok(Some(m)) => tree::get(&m, "mac").is_some() && tree::get(&m, "version").is_some(),
+        Ok(Some(m)) => tree::get(&m, "mac").is_some() || tree::get(&m, "version").is_some(),
         _ => false,
     }
 }

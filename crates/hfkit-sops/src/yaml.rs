@@ -668,6 +668,7 @@ fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
                         });
                     }
                 }
+                let k_line = k.line;
                 let key = match k.kind {
                     NodeKind::Scalar { value, style, tag } => match scalar_value(&value, style, &tag) {
                         Value::Str(s) => s,
@@ -680,6 +681,15 @@ fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
                     },
                     _ => return Err(perr(format!("complex map key at line {}", k.line + 1))),
                 };
+                if branch
+                    .iter()
+                    .any(|it| matches!(&it.key, Key::Str(k) if *k == key))
+                {
+                    return Err(perr(format!(
+                        "mapping key {key:?} already defined (line {})",
+                        k_line + 1
+                    )));
+                }
                 branch.push(Item {
                     key: Key::Str(key),
                     value: to_value(v, attach)?,
@@ -1176,6 +1186,12 @@ mod tests {
             Value::Time("2024-01-02T03:04:05.5Z".into())
         );
         assert_eq!(resolve_plain("~"), Value::Null);
+    }
+
+    #[test]
+    fn duplicate_keys_refused() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err().to_string();
+        assert!(e.contains("already defined") && e.contains("line 3"), "{e}");
     }
 
     #[test]

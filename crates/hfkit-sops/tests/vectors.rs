@@ -78,6 +78,10 @@ fn plainfile_not_encrypted() {
     assert!(!is_sops_encrypted(&text, Format::Yaml));
     assert!(is_sops_encrypted(&read("example.yaml"), Format::Yaml));
     assert!(is_sops_encrypted(&read("example.json"), Format::Json));
+    assert!(is_sops_encrypted(&read("no_mac.yaml"), Format::Yaml));
+    assert!(!is_sops_encrypted("sops: 1\n", Format::Yaml));
+    assert!(!is_sops_encrypted("not: [valid", Format::Yaml));
+    assert!(!is_sops_encrypted("{\"sops\": {}}", Format::Json));
     let err = decrypt_str(&text, Format::Yaml, &keys(), &strict()).unwrap_err();
     assert!(matches!(err, Error::NotEncrypted), "{err}");
 }
