@@ -5,7 +5,7 @@ use sha2::{Digest, Sha512};
 
 use crate::aes;
 use crate::metadata::Metadata;
-use crate::tree::{Branch, Comment, Key, Value};
+use crate::tree::{Branch, Key, Value};
 use crate::Error;
 
 /// Bytes the MAC starts with when `mac_only_encrypted` is set.
@@ -316,12 +316,4 @@ pub fn walk(docs: &mut [Branch], rules: &Rules, mode: Mode<'_>) -> Result<String
     }
     let digest = w.hash.finalize();
     Ok(digest.iter().map(|b| format!("{b:02X}")).collect())
-}
-
-/// Keeps a comment as is (helper for callers that build comments).
-pub fn comment(text: &str) -> Comment {
-    Comment {
-        text: text.to_string(),
-        inline: false,
-    }
 }
