@@ -114,13 +114,20 @@ impl ControlPlane {
         let root = temp_root();
         sweep_orphans(&root);
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = root.join(format!(
-            "cp-{}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed),
-            nanos() % 1_000_000
-        ));
-        Self::start_in(&dir)
+        let mut attempt = 0;
+        loop {
+            let dir = root.join(format!(
+                "cp-{}-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed),
+                nanos() % 1_000_000
+            ));
+            match Self::start_in(&dir) {
+                // the free ports we picked were taken before the peers bound them
+                Err(e) if attempt < 2 && e.contains("address already in use") => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Starts a control plane whose state (certs, etcd data, logs, kubeconfig) lives in
@@ -207,7 +214,10 @@ impl ControlPlane {
             .arg(format!("--tls-cert-file={}", p("apiserver.crt")))
             .arg(format!("--tls-private-key-file={}", p("apiserver.key")))
             .arg(format!("--service-account-key-file={}", p("sa.key")))
-            .arg(format!("--service-account-signing-key-file={}", p("sa.key")))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                p("sa.key")
+            ))
             .arg("--service-account-issuer=https://kubernetes.default.svc")
             .arg(format!("--token-auth-file={}", p("tokens.csv")))
             .args([
@@ -299,7 +309,13 @@ impl ControlPlane {
     pub fn new_namespace(&self, prefix: &str) -> String {
         let mut base: String = prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
         base.truncate(40);
         let base = base.trim_matches('-');
@@ -322,9 +338,15 @@ impl ControlPlane {
 
     /// A raw API request as the admin user: returns the HTTP status and the body.
     /// `body`, when given, is sent as `application/json`.
-    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> io::Result<(u16, String)> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> io::Result<(u16, String)> {
         let server = rustls::pki_types::ServerName::IpAddress(self.api_addr.ip().into());
-        let conn = rustls::ClientConnection::new(self.tls.clone(), server).map_err(io::Error::other)?;
+        let conn =
+            rustls::ClientConnection::new(self.tls.clone(), server).map_err(io::Error::other)?;
         let sock = TcpStream::connect_timeout(&self.api_addr, Duration::from_secs(5))?;
         sock.set_read_timeout(Some(Duration::from_secs(30)))?;
         sock.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -382,7 +404,11 @@ fn lock_registry() -> std::sync::MutexGuard<'static, Vec<Instance>> {
 fn register(dir: PathBuf) -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
-    lock_registry().push(Instance { id, dir, pids: Vec::new() });
+    lock_registry().push(Instance {
+        id,
+        dir,
+        pids: Vec::new(),
+    });
     id
 }
 
@@ -466,7 +492,10 @@ fn reaped(pid: i32) -> bool {
 /// `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, so every peer
 /// is forked from one dedicated thread that lives as long as the process.
 fn spawn_peer(mut cmd: Command, log: &Path) -> io::Result<i32> {
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     cmd.stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
@@ -517,8 +546,11 @@ fn spawn_peer(mut cmd: Command, log: &Path) -> io::Result<i32> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let (reply_tx, reply_rx) = mpsc::channel();
-    tx.send((cmd, reply_tx)).map_err(|_| io::Error::other("spawner thread gone"))?;
-    reply_rx.recv().map_err(|_| io::Error::other("spawner thread gone"))?
+    tx.send((cmd, reply_tx))
+        .map_err(|_| io::Error::other("spawner thread gone"))?;
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("spawner thread gone"))?
 }
 
 /// Removes the temp dirs (under [`temp_root`]) of control planes whose process is gone,
@@ -530,7 +562,9 @@ pub fn remove_orphaned_dirs() {
 /// Removes temp dirs of control planes whose process is gone (killed before its exit
 /// hook could run). Dir names are `cp-<pid>-...`.
 fn sweep_orphans(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(pid) = name
@@ -628,7 +662,10 @@ fn parse_response(raw: Vec<u8>) -> io::Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok())
         .ok_or_else(|| io::Error::other(format!("bad HTTP response: {text:.200}")))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
@@ -636,7 +673,10 @@ fn http_get_plain(port: u16, path: &str) -> io::Result<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     parse_response(read_all(&mut s)?)
 }
 
@@ -668,12 +708,19 @@ struct Certs {
 /// A CA, a serving certificate it signs (127.0.0.1, localhost, kubernetes.default.svc...)
 /// and an ECDSA P-256 service-account signing key.
 fn make_certs() -> Result<Certs, rcgen::Error> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name.push(DnType::CommonName, "hfkit-testcluster-ca");
+    ca.distinguished_name
+        .push(DnType::CommonName, "hfkit-testcluster-ca");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::from_params(&ca, &ca_key);
 
@@ -686,7 +733,9 @@ fn make_certs() -> Result<Certs, rcgen::Error> {
         "kubernetes.default.svc".to_string(),
         "10.0.0.1".to_string(),
     ])?;
-    serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    serving
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     serving.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let serving_cert = serving.signed_by(&key, &issuer)?;
     let sa_key = KeyPair::generate()?;
@@ -705,7 +754,10 @@ fn make_certs() -> Result<Certs, rcgen::Error> {
 // ---------------------------------------------------------------- small helpers
 
 fn nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 /// Not cryptographic: enough to make names and tokens unpredictable across runs.

@@ -70,7 +70,11 @@ fn configmap_server_side_apply_round_trip_with_kube() {
             "data": { "greeting": "hello from hfkit" },
         });
         let applied = api
-            .patch("smoke", &PatchParams::apply("hfkit-smoke"), &Patch::Apply(&cm))
+            .patch(
+                "smoke",
+                &PatchParams::apply("hfkit-smoke"),
+                &Patch::Apply(&cm),
+            )
             .await
             .unwrap();
         let managers: Vec<_> = applied
@@ -80,7 +84,10 @@ fn configmap_server_side_apply_round_trip_with_kube() {
             .flatten()
             .filter_map(|m| m.manager.clone())
             .collect();
-        assert!(managers.contains(&"hfkit-smoke".to_string()), "{managers:?}");
+        assert!(
+            managers.contains(&"hfkit-smoke".to_string()),
+            "{managers:?}"
+        );
         let got = api.get("smoke").await.unwrap();
         assert_eq!(
             got.data.unwrap().get("greeting").map(String::as_str),
@@ -127,7 +134,13 @@ fn helm_round_trip(helm_peer: &str) {
         run(c)
     };
     let rel = "smoke";
-    helm(&["install", rel, chart.to_str().unwrap(), "--set", "greeting=hi-from-helm"]);
+    helm(&[
+        "install",
+        rel,
+        chart.to_str().unwrap(),
+        "--set",
+        "greeting=hi-from-helm",
+    ]);
 
     let manifest = helm(&["get", "manifest", rel]);
     assert!(manifest.contains("kind: ConfigMap"), "{manifest}");

@@ -14,7 +14,9 @@ const CHILD_ENV: &str = "HFKIT_TESTCLUSTER_CHILD";
 /// Not a real test: the child's body, a no-op unless run by the cases below.
 #[test]
 fn child_body() {
-    let Ok(mode) = std::env::var(CHILD_ENV) else { return };
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let cp = hfkit_testcluster::ControlPlane::shared();
     let pids: Vec<String> = cp.pids().iter().map(|(_, p)| p.to_string()).collect();
     println!("CHILD pids={} dir={}", pids.join(","), cp.dir().display());
@@ -51,7 +53,9 @@ fn start_child(mode: &str) -> Child {
     let line = loop {
         match lines.next() {
             // libtest prints "test child_body ... " before it, on the same line
-            Some(Ok(l)) if l.contains("CHILD ") => break l[l.find("CHILD ").unwrap()..].to_string(),
+            Some(Ok(l)) if l.contains("CHILD ") => {
+                break l[l.find("CHILD ").unwrap()..].to_string()
+            }
             Some(Ok(_)) => continue,
             other => panic!(
                 "child ended before starting its control plane ({other:?}); its stderr:\n{}",
@@ -82,7 +86,9 @@ fn start_child(mode: &str) -> Child {
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next());
             !matches!(state, Some("Z") | Some("X"))
         }
         Err(_) => false,
@@ -92,7 +98,10 @@ fn alive(pid: i32) -> bool {
 fn wait_gone(pids: &[i32], within: Duration) {
     let deadline = Instant::now() + within;
     while pids.iter().any(|&p| alive(p)) {
-        assert!(Instant::now() < deadline, "peers {pids:?} outlived their test binary");
+        assert!(
+            Instant::now() < deadline,
+            "peers {pids:?} outlived their test binary"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
