@@ -6,11 +6,14 @@
 //! - [`helm`]: running the real helm with a values stack on its standard input;
 //! - [`manifest`]: splitting rendered manifests into objects;
 //! - [`diff`]: object-by-object diffs of manifests, with Secret data redacted;
-//! - [`names`]: validation of release and environment names.
+//! - [`names`]: validation of release and environment names;
+//! - [`theme`]: helmfile-shaped repositories read unchanged: themes, releases, `needs:`
+//!   waves and label selectors (the library part of `kubectl hfapply`).
 
 pub mod diff;
 pub mod helm;
 pub mod manifest;
 pub mod names;
 pub mod secrets;
+pub mod theme;
 pub mod values;

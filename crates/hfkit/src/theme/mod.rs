@@ -1,0 +1,113 @@
+//! Themes of a helmfile-shaped repository, read unchanged: the master `helmfile.yaml`
+//! listing `helmfiles/<theme>/helmfile.yaml`, each theme's repositories, environments
+//! and releases, the `needs:` graph between releases, and helmfile's label selectors.
+//! This is the library part of `kubectl hfapply`.
+//!
+//! # What is read
+//!
+//! - Several YAML documents separated by `---` in one file are merged in order
+//!   (lists appended, environments united), as helmfile merges them. Anchors, aliases
+//!   and `<<` merge keys resolve within a document, so `templates: {default: &default}`
+//!   merged into releases with `<<: *default` works as in helmfile.
+//! - Top-level keys used: `repositories`, `environments` (names only), `releases`,
+//!   `helmfiles` (a path or glob, or `{path, selectors, selectorsInherited, values}`),
+//!   `templates` (used through anchors), `commonLabels` (added to each release's labels,
+//!   the release's own labels win) and `missingFileHandler` (a missing sub-helmfile is
+//!   skipped unless it is `Error`, helmfile's default for sub-helmfiles).
+//! - Top-level keys helmfile has that we ignore (listed in [`Helmfile::ignored_keys`]
+//!   so a caller can warn): [`IGNORED_TOP_LEVEL_KEYS`]. Any other top-level key is an
+//!   error, as in helmfile.
+//! - Release keys used: `name`, `namespace`, `chart` (or `directory`), `version`,
+//!   `labels`, `needs`, `installed`, `createNamespace`, `kubeContext`, `values` (file
+//!   paths and inline maps), `secrets`, `missingFileHandler`. Keys that would change
+//!   what is installed and that we cannot honour are refused:
+//!   [`REFUSED_RELEASE_KEYS`]. Any other key (helm flags such as `wait`, `timeout`,
+//!   `atomic`) is kept in [`Release::ignored_keys`].
+//! - An environment not declared in a theme's `environments:` makes [`Theme::load`]
+//!   fail and [`Repo::load`] skip that theme, as helmfile skips it; `default` is always
+//!   declared.
+//!
+//! # Templates
+//!
+//! helmfile renders a file as a Go template. We evaluate the subset described in
+//! [`render`] inside string values: `{{ .Environment.Name }}`, `{{ .Release.Name }}`,
+//! `{{ .Release.Namespace }}` and the escaped form `` {{`{{ .Release.Name }}`}} `` (the
+//! file pass outputs the inner text, the release pass evaluates it). Anything else
+//! is an error naming file:line and the expression. When a file does not parse as
+//! YAML because of template actions outside string values, the supported actions are
+//! rendered over the whole text first (so `namespace: {{ .Environment.Name }}` works
+//! unquoted); anything else is reported as template logic we do not support.
+//!
+//! # Errors
+//!
+//! Every [`ThemeError`] is one line and names the file, its line and the key path
+//! (`helmfiles/media/helmfile.yaml:12: releases[1].needs must be a list of release
+//! names`).
+
+mod graph;
+mod model;
+mod selector;
+mod template;
+
+pub use graph::{Graph, GraphNode, Plan, ReleaseId, ReleaseRef};
+pub use model::{
+    Helmfile, InlineValues, RawManifest, RawPhase, Release, ReleaseStack, Repo, Repository,
+    SkippedTheme, SubHelmfile, Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
+};
+pub use selector::{matches_any, select, Selector};
+pub use template::{render, TemplateContext, TemplateError, SUPPORTED};
+
+use crate::values::StackError;
+
+/// Everything that can go wrong reading a repository, planning or selecting; each
+/// message is one line naming the file (and line) at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    /// A file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is malformed, or refers to something that does not exist.
+    #[error("{path}:{line}: {message}")]
+    At {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: u32,
+        /// What is wrong (with the key path) and what to do.
+        message: String,
+    },
+    /// The environment is not declared in a helmfile's `environments:`.
+    #[error("{path}: environment `{env}` is not defined (defined: {known}); add it under `environments:` or choose another")]
+    UndefinedEnvironment {
+        /// The helmfile.
+        path: String,
+        /// The environment asked for.
+        env: String,
+        /// The declared environments, comma separated.
+        known: String,
+    },
+    /// No helmfile of the repository declares the environment.
+    #[error("{path}: no helmfile declares environment `{env}`; nothing to do")]
+    NoTheme {
+        /// The master helmfile.
+        path: String,
+        /// The environment asked for.
+        env: String,
+    },
+    /// A label selector is malformed.
+    #[error("selector `{selector}`: {message}")]
+    Selector {
+        /// The selector as given.
+        selector: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A release's layer stack cannot be built.
+    #[error(transparent)]
+    Stack(#[from] StackError),
+}
