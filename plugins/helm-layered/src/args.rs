@@ -84,3 +84,58 @@ pub fn split(cmd: &Command, argv: Vec<String>) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn split_line(line: &str) -> Vec<String> {
+        let argv = std::iter::once("helm-layered")
+            .chain(line.split_whitespace())
+            .map(String::from)
+            .collect();
+        split(&crate::Cli::command(), argv)
+    }
+
+    #[test]
+    fn own_flags_anywhere_helm_flags_after_the_separator() {
+        assert_eq!(
+            split_line("upgrade plex bitnami/plex --version 1.2.3 --env=prod -n media --dir x --create-namespace"),
+            "helm-layered upgrade --env=prod --dir x plex bitnami/plex -- --version 1.2.3 -n media --create-namespace"
+                .split(' ')
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn values_after_helm_flags_are_not_positionals() {
+        // `1.2.3` belongs to `--version`; the chart must come before helm's flags.
+        assert_eq!(
+            split_line("template plex --version 1.2.3 chart"),
+            "helm-layered template plex -- --version 1.2.3 chart"
+                .split(' ')
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn commands_without_helm_flags_are_left_to_clap() {
+        assert_eq!(
+            split_line("values plex -o json --env prod"),
+            "helm-layered values plex -o json --env prod"
+                .split(' ')
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn explicit_separator_passes_everything_on() {
+        assert_eq!(
+            split_line("diff plex chart --detailed-exitcode -- --env x"),
+            "helm-layered diff --detailed-exitcode plex chart -- --env x"
+                .split(' ')
+                .collect::<Vec<_>>()
+        );
+    }
+}
