@@ -90,44 +90,20 @@ enum Cmd {
     #[command(
         after_help = "Example:\n  helm layered template plex ./charts/plex --env production --namespace media"
     )]
-    Template {
-        /// Release name.
-        release: String,
-        /// Chart reference (path, repo/chart or oci:// URL).
-        chart: String,
-        #[command(flatten)]
-        stack: StackArgs,
-        /// Flags for helm (any flag not listed here also goes to helm).
-        #[arg(last = true, value_name = "HELM_FLAGS")]
-        helm_args: Vec<String>,
-    },
+    Template(HelmRun),
     /// `helm upgrade --install` with the stack.
     #[command(
         after_help = "Example:\n  helm layered upgrade plex bitnami/plex --env production --version 1.2.3 -n media --create-namespace"
     )]
-    Upgrade {
-        /// Release name.
-        release: String,
-        /// Chart reference (path, repo/chart or oci:// URL).
-        chart: String,
-        #[command(flatten)]
-        stack: StackArgs,
-        /// Flags for helm (any flag not listed here also goes to helm).
-        #[arg(last = true, value_name = "HELM_FLAGS")]
-        helm_args: Vec<String>,
-    },
+    Upgrade(HelmRun),
     /// What an upgrade would change in the deployed release, object by object
     /// (Secret values redacted). No helm-diff plugin needed.
     #[command(
         after_help = "Example:\n  helm layered diff plex bitnami/plex --env production -n media --detailed-exitcode\n\nExit codes: 0 no changes (or changes without --detailed-exitcode), 1 error, 2 changes with --detailed-exitcode."
     )]
     Diff {
-        /// Release name.
-        release: String,
-        /// Chart reference (path, repo/chart or oci:// URL).
-        chart: String,
         #[command(flatten)]
-        stack: StackArgs,
+        run: HelmRun,
         /// Exit 2 when there are changes (helm-diff's convention).
         #[arg(long)]
         detailed_exitcode: bool,
@@ -137,10 +113,21 @@ enum Cmd {
         /// Colour: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
-        /// Flags for `helm template` (any flag not listed here also goes to helm).
-        #[arg(last = true, value_name = "HELM_FLAGS")]
-        helm_args: Vec<String>,
     },
+}
+
+/// A release, its chart, the stack, and what else goes to helm.
+#[derive(clap::Args, Debug)]
+struct HelmRun {
+    /// Release name.
+    release: String,
+    /// Chart reference (path, repo/chart or oci:// URL).
+    chart: String,
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Flags for helm (any flag not listed here also goes to helm).
+    #[arg(last = true, value_name = "HELM_FLAGS")]
+    helm_args: Vec<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -211,32 +198,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Template {
-            release,
-            chart,
-            stack,
-            helm_args,
-        } => helm_with_stack(&["template"], &release, &chart, &stack, &helm_args),
-        Cmd::Upgrade {
-            release,
-            chart,
-            stack,
-            helm_args,
-        } => helm_with_stack(
-            &["upgrade", "--install"],
-            &release,
-            &chart,
-            &stack,
-            &helm_args,
-        ),
+        Cmd::Template(run) => helm_with_stack(&["template"], &run),
+        Cmd::Upgrade(run) => helm_with_stack(&["upgrade", "--install"], &run),
         Cmd::Diff {
-            release,
-            chart,
-            stack,
+            run:
+                HelmRun {
+                    release,
+                    chart,
+                    stack,
+                    helm_args,
+                },
             detailed_exitcode,
             context,
             color,
-            helm_args,
         } => {
             let merged = load(&release, &stack, namespace_of(&helm_args))?;
             refuse_stdin_values(&helm_args)?;
@@ -315,17 +289,11 @@ fn refuse_stdin_values(helm_args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn helm_with_stack(
-    subcommand: &[&str],
-    release: &str,
-    chart: &str,
-    stack: &StackArgs,
-    helm_args: &[String],
-) -> Result<ExitCode> {
-    refuse_stdin_values(helm_args)?;
-    let merged = load(release, stack, namespace_of(helm_args))?;
+fn helm_with_stack(subcommand: &[&str], run: &HelmRun) -> Result<ExitCode> {
+    refuse_stdin_values(&run.helm_args)?;
+    let merged = load(&run.release, &run.stack, namespace_of(&run.helm_args))?;
     let helm = Helm::from_env()?;
-    let args = with_stdin_values(subcommand, &[release, chart], helm_args);
+    let args = with_stdin_values(subcommand, &[&run.release, &run.chart], &run.helm_args);
     let status = helm.run_with_values(&args, &merged.to_yaml(true))?;
     Ok(exit_code_of(status))
 }

@@ -81,20 +81,20 @@ fn user_flags_still_override_the_stack() {
     theme(dir.path());
     values_chart(dir.path());
     write(dir.path(), "extra.yaml", "replicas: 9\n");
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args([
-                "template",
-                "plex",
-                "./charts/echo",
-                "--env",
-                "production",
-                "-f",
-                "extra.yaml",
-                "--set",
-                "b=cli",
-            ]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &[
+            "template",
+            "plex",
+            "./charts/echo",
+            "--env",
+            "production",
+            "-f",
+            "extra.yaml",
+            "--set",
+            "b=cli",
+        ],
         true,
     );
     let text = stdout(&out);
@@ -107,20 +107,20 @@ fn values_and_explain_show_the_stack_and_its_sources() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     theme(dir.path());
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "production"],
         true,
     );
     assert_eq!(
         stdout(&out),
         "global:\n  domain: example.org\nreplicas: 2\nb: from-common\nimage:\n  tag: \"1.0\"\n  pullPolicy: IfNotPresent\ningress:\n  hosts:\n    - plex.example.org\na:\n  b: null\nd:\n  e:\n    a: 2\n"
     );
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["explain", "plex", "ingress.hosts", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["explain", "plex", "ingress.hosts", "--env", "production"],
         true,
     );
     let text = stdout(&out);
@@ -131,10 +131,10 @@ fn values_and_explain_show_the_stack_and_its_sources() {
     assert!(text.contains("layers missing (skipped): values/plex/common.secrets.yaml, values/plex/production.secrets.yaml"), "{text}");
     assert!(!text.contains("replicas"), "filter ignored:\n{text}");
 
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["explain", "plex", "--env", "production", "-o", "json"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["explain", "plex", "--env", "production", "-o", "json"],
         true,
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -158,10 +158,10 @@ fn invalid_yaml_layer_names_file_line_and_column() {
         "values/plex/common.yaml",
         "image:\n  tag: [1.0\nother: x\n",
     );
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "production"],
         false,
     );
     let err = stderr(&out);
@@ -178,10 +178,10 @@ fn a_layer_that_is_a_list_is_refused() {
     let home = tempfile::tempdir().unwrap();
     theme(dir.path());
     write(dir.path(), "values/production.yaml", "- replicas: 2\n");
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["template", "plex", "./charts/echo", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["template", "plex", "./charts/echo", "--env", "production"],
         false,
     );
     let err = stderr(&out);
@@ -205,10 +205,10 @@ fn an_unreadable_layer_is_an_error_not_a_skip() {
         dir.path().join("values/plex/production.yaml"),
     )
     .unwrap();
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "production"],
         false,
     );
     let err = stderr(&out);
@@ -223,10 +223,10 @@ fn an_unreadable_layer_is_an_error_not_a_skip() {
         b"a: \xff\xfe\n",
     )
     .unwrap();
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "production"],
         false,
     );
     assert!(
@@ -241,10 +241,10 @@ fn an_unknown_environment_warns() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     theme(dir.path());
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "prodution"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "prodution"],
         true,
     );
     assert!(
@@ -256,12 +256,7 @@ fn an_unknown_environment_warns() {
     assert!(stdout(&out).contains("replicas: 1"));
 
     // helmfile's implicit `default` environment without files of its own is normal.
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex"]),
-        true,
-    );
+    let out = layered_in(dir.path(), home.path(), &["values", "plex"], true);
     assert_eq!(stderr(&out), "");
 }
 
@@ -271,10 +266,10 @@ fn release_names_with_path_characters_are_refused() {
     let home = tempfile::tempdir().unwrap();
     theme(dir.path());
     for bad in ["../plex", "plex/x", "..", "Plex"] {
-        let out = run(
-            command(&layered(), &helm(3), home.path())
-                .current_dir(dir.path())
-                .args(["values", bad, "--env", "production"]),
+        let out = layered_in(
+            dir.path(),
+            home.path(),
+            &["values", bad, "--env", "production"],
             false,
         );
         assert!(
@@ -283,10 +278,10 @@ fn release_names_with_path_characters_are_refused() {
             stderr(&out)
         );
     }
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "../../etc"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "../../etc"],
         false,
     );
     assert!(
@@ -306,10 +301,10 @@ fn a_secrets_layer_is_never_silently_skipped() {
         "values/plex/common.secrets.yaml",
         "not: really encrypted\n",
     );
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(dir.path())
-            .args(["values", "plex", "--env", "production"]),
+    let out = layered_in(
+        dir.path(),
+        home.path(),
+        &["values", "plex", "--env", "production"],
         false,
     );
     assert!(
@@ -332,10 +327,10 @@ fn layer_patterns_come_from_the_config_file() {
     );
     write(dir.path(), "shared/prod.yaml", "a: shared\nb: shared\n");
     write(&theme_dir, "media/plex.yaml", "b: theme\n");
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(&theme_dir)
-            .args(["values", "plex", "--env", "prod"]),
+    let out = layered_in(
+        &theme_dir,
+        home.path(),
+        &["values", "plex", "--env", "prod"],
         true,
     );
     assert_eq!(stdout(&out), "a: shared\nb: theme\n");
@@ -345,10 +340,10 @@ fn layer_patterns_come_from_the_config_file() {
         ".helm-layered.yaml",
         "layers:\n  - values/{{nope}}.yaml\n",
     );
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(&theme_dir)
-            .args(["values", "plex", "--env", "prod"]),
+    let out = layered_in(
+        &theme_dir,
+        home.path(),
+        &["values", "plex", "--env", "prod"],
         false,
     );
     assert!(
@@ -362,10 +357,10 @@ fn layer_patterns_come_from_the_config_file() {
         ".helm-layered.yaml",
         "layer:\n  - values/x.yaml\n",
     );
-    let out = run(
-        command(&layered(), &helm(3), home.path())
-            .current_dir(&theme_dir)
-            .args(["values", "plex", "--env", "prod"]),
+    let out = layered_in(
+        &theme_dir,
+        home.path(),
+        &["values", "plex", "--env", "prod"],
         false,
     );
     assert!(

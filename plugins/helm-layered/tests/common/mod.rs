@@ -84,3 +84,13 @@ pub fn stdout(out: &Output) -> String {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Runs `helm-layered ARGS` (with helm 3) in `dir`, expecting success or failure.
+pub fn layered_in(dir: &Path, home: &Path, args: &[&str], expect_ok: bool) -> Output {
+    run(
+        command(&layered(), &helm(3), home)
+            .current_dir(dir)
+            .args(args),
+        expect_ok,
+    )
+}
