@@ -150,6 +150,9 @@ pub struct Theme {
     pub dir: PathBuf,
     /// The theme's helmfile.
     pub helmfile: Helmfile,
+    /// `selectors:` of the `helmfiles:` entry that listed it: only matching releases
+    /// belong to a run (see [`Selector`](super::Selector)).
+    pub selectors: Vec<String>,
 }
 
 /// A theme left out of a run, and why.
@@ -418,6 +421,7 @@ impl Theme {
             name,
             dir,
             helmfile,
+            selectors: Vec::new(),
         })
     }
 }
@@ -450,6 +454,7 @@ impl Repo {
                 name: ".".to_string(),
                 dir: root.to_path_buf(),
                 helmfile: master.clone(),
+                selectors: Vec::new(),
             });
         }
         if repo.themes.is_empty() && !repo.skipped.is_empty() {
@@ -514,6 +519,7 @@ impl Repo {
                         let sub_dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
                         let nested = theme.helmfile.clone();
                         self.visit(&nested, &sub_dir, env, visiting)?;
+                        theme.selectors = sub.selectors.clone();
                         theme.name = sub_dir
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
@@ -908,7 +914,6 @@ impl Reader<'_> {
             .get("name")
             .ok_or_else(|| self.at(line, &format!("{what}.name is missing")))?;
         let name = self.render_plain(name_value, &format!("{what}.name"))?;
-        let what = format!("releases[{index}] ({name})");
         names::validate_release(&name)
             .map_err(|e| self.at(name_value.origin.line, &e.to_string()))?;
         let namespace = match map.get("namespace") {

@@ -20,12 +20,12 @@ pub const SUPPORTED: &str = "hfapply evaluates only {{ .Environment.Name }}, \
 
 /// An action outside the supported subset, or a malformed one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template expression `{expr}` is not supported: {reason}; {SUPPORTED}")]
+#[error("template expression `{expr}` is not supported{}; {SUPPORTED}", self.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
 pub struct TemplateError {
     /// The action as written, `{{ ... }}` included.
     pub expr: String,
-    /// Why it is refused.
-    pub reason: String,
+    /// Why it is refused, when it is more than "not in the subset".
+    pub reason: Option<String>,
     /// 0-based line offset of the action inside the rendered text (for multi-line
     /// texts such as a whole file).
     pub line_offset: u32,
@@ -57,7 +57,7 @@ pub fn render(text: &str, ctx: &TemplateContext<'_>) -> Result<String, TemplateE
             let end = action.find('\n').unwrap_or(action.len());
             TemplateError {
                 expr: action[..end].to_string(),
-                reason,
+                reason: Some(reason),
                 line_offset: line,
             }
         })?;
@@ -65,9 +65,9 @@ pub fn render(text: &str, ctx: &TemplateContext<'_>) -> Result<String, TemplateE
         if trim_left {
             out.truncate(out.trim_end().len());
         }
-        let fail = |reason: &str| TemplateError {
+        let fail = |reason: Option<&str>| TemplateError {
             expr: expr.to_string(),
-            reason: reason.to_string(),
+            reason: reason.map(str::to_string),
             line_offset: line,
         };
         match body {
@@ -82,12 +82,12 @@ pub fn render(text: &str, ctx: &TemplateContext<'_>) -> Result<String, TemplateE
                     }),
                     None if ctx.defer_release => out.push_str(expr),
                     None => {
-                        return Err(fail(
+                        return Err(fail(Some(
                             "`.Release` is only available in the fields of a release",
-                        ))
+                        )))
                     }
                 },
-                _ => return Err(fail("outside the subset hfapply evaluates")),
+                _ => return Err(fail(None)),
             },
         }
         line += expr.matches('\n').count() as u32;
