@@ -155,11 +155,12 @@ impl Graph {
                     ))
                 })?;
                 let Some(&target) = by_id.get(&id) else {
-                    let elsewhere: Vec<String> = by_id
+                    let mut elsewhere: Vec<String> = by_id
                         .keys()
                         .filter(|k| k.name == id.name)
                         .map(|k| format!("`{k}`"))
                         .collect();
+                    elsewhere.sort();
                     let hint = if elsewhere.is_empty() {
                         String::new()
                     } else {

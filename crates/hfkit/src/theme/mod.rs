@@ -32,11 +32,19 @@
 //! helmfile renders a file as a Go template. We evaluate the subset described in
 //! [`render`] inside string values: `{{ .Environment.Name }}`, `{{ .Release.Name }}`,
 //! `{{ .Release.Namespace }}` and the escaped form `` {{`{{ .Release.Name }}`}} `` (the
-//! file pass outputs the inner text, the release pass evaluates it). Anything else
-//! is an error naming file:line and the expression. When a file does not parse as
+//! file pass outputs the inner text, the release pass evaluates it), plus `{{/* */}}`
+//! comments. Anything else (`.Values`, `requiredEnv`, `if`, `range`, pipelines) is an
+//! error naming file:line and the expression. When a file does not parse as
 //! YAML because of template actions outside string values, the supported actions are
 //! rendered over the whole text first (so `namespace: {{ .Environment.Name }}` works
 //! unquoted); anything else is reported as template logic we do not support.
+//!
+//! # Not read
+//!
+//! Environment values (`environments.<env>.values`), sub-helmfile `values:`, remote
+//! sub-helmfiles (`git::...`), `bases:`, `helmDefaults` (so its `kubeContext` does not
+//! take part in release identities: only a release's own `kubeContext` does) and
+//! values templates (`*.gotmpl` values files, refused).
 //!
 //! # Errors
 //!
@@ -107,6 +115,9 @@ pub enum ThemeError {
         /// What is wrong.
         message: String,
     },
+    /// An environment name that cannot be used in file names.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
     /// A release's layer stack cannot be built.
     #[error(transparent)]
     Stack(#[from] StackError),

@@ -404,6 +404,7 @@ impl Theme {
     /// Reads the theme in `dir` (its `helmfile.yaml`) for `env`; fails when `env` is
     /// not declared there.
     pub fn load(dir: &Path, env: &str) -> Result<Theme, ThemeError> {
+        names::validate_env(env)?;
         let file = helmfile_in(dir);
         Theme::load_file(&file, &file, env)
     }
@@ -431,11 +432,7 @@ impl Repo {
     /// Themes that do not declare `env` are skipped (as helmfile skips them); it is an
     /// error when none does.
     pub fn load(root: &Path, env: &str) -> Result<Repo, ThemeError> {
-        names::validate_env(env).map_err(|e| ThemeError::At {
-            path: root.display().to_string(),
-            line: 0,
-            message: e.to_string(),
-        })?;
+        names::validate_env(env)?;
         let file = helmfile_in(root);
         let shown = PathBuf::from(file.file_name().unwrap_or_default());
         let master = Helmfile::load(&file, &shown, env)?;

@@ -10,7 +10,8 @@
 //!   pass and then evaluated by the release pass (the escaped form that lets a
 //!   `templates:` entry refer to the release it is merged into);
 //!
-//! with any spacing and the `{{-` / `-}}` trim markers. Every other action
+//! with any spacing and the `{{-` / `-}}` trim markers; a comment action
+//! `{{/* ... */}}` renders nothing. Every other action
 //! (`{{ .Values.x }}`, `{{ requiredEnv "X" }}`, `{{ if ... }}`, pipelines) is refused
 //! with a [`TemplateError`].
 
@@ -72,6 +73,7 @@ pub fn render(text: &str, ctx: &TemplateContext<'_>) -> Result<String, TemplateE
         };
         match body {
             Body::Raw(raw) => out.push_str(raw),
+            Body::Expr(e) if e.starts_with("/*") && e.ends_with("*/") => {}
             Body::Expr(e) => match e {
                 ".Environment.Name" => out.push_str(ctx.env),
                 ".Release.Name" | ".Release.Namespace" => match ctx.release {
@@ -195,6 +197,10 @@ mod tests {
             "ansb e"
         );
         assert_eq!(render("{{- `x` -}}", &ctx).unwrap(), "x");
+        assert_eq!(
+            render("a{{/* why */}}b {{- /* trimmed */ -}} c", &ctx).unwrap(),
+            "abc"
+        );
     }
 
     #[test]
