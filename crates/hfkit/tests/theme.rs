@@ -468,3 +468,106 @@ fn shapes_are_checked_with_key_paths() {
     assert_eq!(ok.releases[1].labels["team"], "media");
     let _ = Node::List(Vec::new());
 }
+
+#[test]
+fn the_bundled_example_repository_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster-repo");
+    let repo = Repo::load(&root, "production").unwrap();
+    assert_eq!(repo.themes.len(), 1);
+    let media = &repo.themes[0];
+    assert_eq!(media.name, "media");
+    let plex = &media.helmfile.releases[0];
+    assert_eq!(plex.name, "plex");
+    assert_eq!(plex.namespace.as_deref(), Some("media"));
+    assert_eq!(
+        plex.secrets,
+        [
+            "values/plex/common.secrets.yaml",
+            "values/plex/production.secrets.yaml"
+        ]
+    );
+    let stack = plex
+        .stack(&media.dir, "production", &LayerConfig::default())
+        .unwrap();
+    let present = stack.stack.layers.iter().filter(|l| l.exists).count();
+    assert_eq!(present, 5, "{:?}", stack.stack.layers);
+    let plan = Graph::build(&repo.themes).unwrap().plan_all();
+    assert_eq!(plan.waves, [vec![0]]);
+}
+
+/// Writes `files` (path, text) under a fresh directory.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn sub_helmfiles_globs_nesting_missing_files_and_own_releases() {
+    let release = |name: &str| format!("releases:\n- name: {name}\n  chart: c/{name}\n");
+    let dir = tree(&[
+        (
+            "helmfile.yaml",
+            "helmfiles:\n- helmfiles/*/helmfile.yaml\n- path: helmfiles/gone/helmfile.yaml\n\
+             releases:\n- name: root\n  chart: c/root\n",
+        ),
+        ("helmfiles/b/helmfile.yaml", &release("b")),
+        (
+            "helmfiles/a/helmfile.yaml",
+            &format!("helmfiles:\n- nested\n{}", release("a")),
+        ),
+        ("helmfiles/a/nested/helmfile.yaml", &release("n")),
+    ]);
+    let repo = Repo::load(dir.path(), "default").unwrap();
+    let order: Vec<(&str, &str)> = repo
+        .releases()
+        .map(|(t, r)| (t.name.as_str(), r.name.as_str()))
+        .collect();
+    // A theme's own sub-helmfiles run before it; the master's releases last.
+    assert_eq!(
+        order,
+        [("nested", "n"), ("a", "a"), ("b", "b"), (".", "root")]
+    );
+    assert_eq!(
+        repo.themes[0].helmfile.path,
+        Path::new("helmfiles/a/nested/helmfile.yaml")
+    );
+    assert_eq!(repo.skipped.len(), 1);
+    assert_eq!(repo.skipped[0].path, "helmfiles/gone/helmfile.yaml");
+
+    // With `missingFileHandler: Error` a missing sub-helmfile is an error.
+    let dir = tree(&[(
+        "helmfile.yaml",
+        "missingFileHandler: Error\nhelmfiles:\n- path: helmfiles/gone/helmfile.yaml\n",
+    )]);
+    let e = Repo::load(dir.path(), "default").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "helmfile.yaml:3: sub-helmfile `helmfiles/gone/helmfile.yaml` does not exist"
+    );
+
+    // A helmfile that lists itself.
+    let dir = tree(&[
+        ("helmfile.yaml", "helmfiles:\n- t/helmfile.yaml\n"),
+        ("t/helmfile.yaml", "helmfiles:\n- ../t/helmfile.yaml\n"),
+    ]);
+    let e = Repo::load(dir.path(), "default").unwrap_err().to_string();
+    assert!(e.starts_with("t/helmfile.yaml:2: sub-helmfile"), "{e}");
+    assert!(e.contains("includes itself"), "{e}");
+
+    // Remote sub-helmfiles are refused.
+    let dir = tree(&[(
+        "helmfile.yaml",
+        "helmfiles:\n- git::https://github.com/x/y.git@helmfile.yaml?ref=main\n",
+    )]);
+    let e = Repo::load(dir.path(), "default").unwrap_err().to_string();
+    assert!(e.contains("remote sub-helmfile"), "{e}");
+
+    // Environment names end up in file names: checked first.
+    let e = Repo::load(dir.path(), "../x").unwrap_err().to_string();
+    assert!(e.starts_with("invalid environment name `../x`"), "{e}");
+}
