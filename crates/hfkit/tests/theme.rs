@@ -135,8 +135,16 @@ fn default_template_with_escaped_expressions_is_evaluated_per_release() {
     let ValuesEntry::Inline(inline) = &cert.values[0] else {
         panic!("{:?}", cert.values)
     };
-    let ns = &inline.as_map().unwrap()["clusterResourceNamespace"];
-    assert_eq!(ns.as_scalar().unwrap().text, "backbone");
+    let inline = inline.as_map().unwrap();
+    assert_eq!(
+        inline["environment"].as_scalar().unwrap().text,
+        "production"
+    );
+    let annotations = inline["podAnnotations"].as_map().unwrap();
+    assert_eq!(
+        annotations["release"].as_scalar().unwrap().text,
+        "{{ .Release.Name }}"
+    );
     assert_eq!(
         cert.values[1],
         ValuesEntry::File("values/cert-manager/production.yaml".into())
@@ -443,6 +451,7 @@ fn shapes_are_checked_with_key_paths() {
         ("repositories:\n- name: r\n", "helmfiles/media/helmfile.yaml:2: repositories[0].url is missing"),
         ("helmfiles:\n- selectors: []\n", "helmfiles/media/helmfile.yaml:2: helmfiles[0].path is missing"),
         ("environments: [a]\n", "helmfiles/media/helmfile.yaml:1: environments must be a map"),
+        ("releases:\n- name: p\n  chart: x\n  values:\n  - a: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:5: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
         ("repositories:\n- name: r\n  url: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:3: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
     ];
     let hint = "(this file uses `{{ ... }}` template logic outside string values, which is \
@@ -460,11 +469,33 @@ fn shapes_are_checked_with_key_paths() {
         e.ends_with("(template logic outside string values is not supported either)"),
         "{e}"
     );
+    let kc = parse(
+        "helmDefaults: {kubeContext: home, wait: true}\nreleases:\n- name: p\n  chart: x\n  \
+         needs: [home//q]\n- name: q\n  chart: x\n- name: r\n  chart: x\n  kubeContext: lab\n",
+    )
+    .unwrap();
+    assert_eq!(kc.releases[0].kube_context.as_deref(), Some("home"));
+    assert_eq!(kc.releases[2].kube_context.as_deref(), Some("lab"));
+    let ids: Vec<String> = kc
+        .releases
+        .iter()
+        .map(|r| ReleaseId::of(r).to_string())
+        .collect();
+    assert_eq!(ids, ["home//p", "home//q", "lab//r"]);
+    let theme = Theme {
+        name: "t".into(),
+        dir: PathBuf::new(),
+        helmfile: kc,
+        selectors: Vec::new(),
+    };
+    let graph = Graph::build(&[theme]).unwrap();
+    assert_eq!(graph.nodes()[0].needs, [1]);
     for (text, expected) in cases {
         assert_eq!(parse(text).unwrap_err(), expected, "{text}");
     }
     let ok = parse("commonLabels: {team: media}\nreleases:\n- name: p\n  chart: x\n  labels: {team: own}\n- name: q\n  chart: x\n").unwrap();
-    assert_eq!(ok.releases[0].labels["team"], "own");
+    // As helmfile: commonLabels override the release's own.
+    assert_eq!(ok.releases[0].labels["team"], "media");
     assert_eq!(ok.releases[1].labels["team"], "media");
     let _ = Node::List(Vec::new());
 }

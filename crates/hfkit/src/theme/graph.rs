@@ -33,15 +33,22 @@ impl ReleaseId {
     /// them. `None` when the entry is malformed.
     pub fn parse_need(need: &str, from: &Release) -> Option<ReleaseId> {
         let parts: Vec<&str> = need.split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) {
-            return None;
-        }
         let (kube_context, namespace, name) = match parts.as_slice() {
             [name] => (from.kube_context.clone(), from.namespace.clone(), *name),
-            [ns, name] => (from.kube_context.clone(), Some(ns.to_string()), *name),
-            [kc, ns, name] => (Some(kc.to_string()), Some(ns.to_string()), *name),
+            [ns, name] if !ns.is_empty() => {
+                (from.kube_context.clone(), Some(ns.to_string()), *name)
+            }
+            // `kubecontext//name`: no namespace.
+            [kc, ns, name] if !kc.is_empty() => (
+                Some(kc.to_string()),
+                Some(ns.to_string()).filter(|n| !n.is_empty()),
+                *name,
+            ),
             _ => return None,
         };
+        if name.is_empty() {
+            return None;
+        }
         Some(ReleaseId {
             kube_context,
             namespace,
@@ -50,15 +57,16 @@ impl ReleaseId {
     }
 }
 
+/// helmfile's spelling: `name`, `namespace/name`, `kubecontext/namespace/name`, and
+/// `kubecontext//name` when there is a context but no namespace.
 impl fmt::Display for ReleaseId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(kc) = &self.kube_context {
-            write!(f, "{kc}/")?;
+        match (&self.kube_context, &self.namespace) {
+            (Some(kc), Some(ns)) => write!(f, "{kc}/{ns}/{}", self.name),
+            (Some(kc), None) => write!(f, "{kc}//{}", self.name),
+            (None, Some(ns)) => write!(f, "{ns}/{}", self.name),
+            (None, None) => f.write_str(&self.name),
         }
-        if let Some(ns) = &self.namespace {
-            write!(f, "{ns}/")?;
-        }
-        f.write_str(&self.name)
     }
 }
 

@@ -12,8 +12,10 @@
 //! - Top-level keys used: `repositories`, `environments` (names only), `releases`,
 //!   `helmfiles` (a path or glob, or `{path, selectors, selectorsInherited, values}`),
 //!   `templates` (used through anchors), `commonLabels` (added to each release's labels,
-//!   the release's own labels win) and `missingFileHandler` (a missing sub-helmfile is
-//!   skipped unless it is `Error`, helmfile's default for sub-helmfiles).
+//!   overriding them as in helmfile), `helmDefaults.kubeContext` (the kube context of
+//!   releases without one, which is part of their identity for `needs:`) and
+//!   `missingFileHandler` (a missing sub-helmfile is skipped unless it is `Error`,
+//!   helmfile's default for sub-helmfiles).
 //! - Top-level keys helmfile has that we ignore (listed in [`Helmfile::ignored_keys`]
 //!   so a caller can warn): [`IGNORED_TOP_LEVEL_KEYS`]. Any other top-level key is an
 //!   error, as in helmfile.
@@ -33,7 +35,11 @@
 //! [`render`] inside string values: `{{ .Environment.Name }}`, `{{ .Release.Name }}`,
 //! `{{ .Release.Namespace }}` and the escaped form `` {{`{{ .Release.Name }}`}} `` (the
 //! file pass outputs the inner text, the release pass evaluates it), plus `{{/* */}}`
-//! comments. Anything else (`.Values`, `requiredEnv`, `if`, `range`, pipelines) is an
+//! comments. As in helmfile, the release pass covers `name`, `namespace`, `chart`,
+//! `version`, `labels`, `needs` and the `values`/`secrets` file paths, not inline
+//! values maps (a raw string there reaches the chart as written). Where we are more
+//! lenient than helmfile: an unescaped `{{ .Release.Name }}` in those fields is
+//! evaluated (helmfile's file pass has no `.Release` and fails). Anything else (`.Values`, `requiredEnv`, `if`, `range`, pipelines) is an
 //! error naming file:line and the expression. When a file does not parse as
 //! YAML because of template actions outside string values, the supported actions are
 //! rendered over the whole text first (so `namespace: {{ .Environment.Name }}` works
@@ -42,8 +48,7 @@
 //! # Not read
 //!
 //! Environment values (`environments.<env>.values`), sub-helmfile `values:`, remote
-//! sub-helmfiles (`git::...`), `bases:`, `helmDefaults` (so its `kubeContext` does not
-//! take part in release identities: only a release's own `kubeContext` does) and
+//! sub-helmfiles (`git::...`), `bases:`, `helmDefaults` other than `kubeContext`, and
 //! values templates (`*.gotmpl` values files, refused).
 //!
 //! # Errors

@@ -137,6 +137,9 @@ pub struct Helmfile {
     pub helmfiles: Vec<SubHelmfile>,
     /// Top-level `missingFileHandler:`, when set.
     pub missing_file_handler: Option<String>,
+    /// `helmDefaults.kubeContext`, when set: the kube context of releases without
+    /// their own (the only part of `helmDefaults` read).
+    pub default_kube_context: Option<String>,
     /// Top-level keys present but ignored (see [`IGNORED_TOP_LEVEL_KEYS`]).
     pub ignored_keys: Vec<String>,
 }
@@ -316,6 +319,7 @@ impl Helmfile {
             releases: Vec::new(),
             helmfiles: Vec::new(),
             missing_file_handler: None,
+            default_kube_context: None,
             ignored_keys: Vec::new(),
         };
         let mut common_labels = BTreeMap::new();
@@ -354,6 +358,18 @@ impl Helmfile {
                         hf.missing_file_handler =
                             reader.opt_string(value, "missingFileHandler", false)?
                     }
+                    "helmDefaults" => {
+                        if let Some(kc) = reader
+                            .map(value, "helmDefaults")?
+                            .and_then(|m| m.get("kubeContext"))
+                        {
+                            hf.default_kube_context =
+                                reader.opt_string(kc, "helmDefaults.kubeContext", false)?;
+                        }
+                        if !hf.ignored_keys.iter().any(|i| i == key) {
+                            hf.ignored_keys.push(key.clone());
+                        }
+                    }
                     k if IGNORED_TOP_LEVEL_KEYS.contains(&k) => {
                         if !hf.ignored_keys.iter().any(|i| i == k) {
                             hf.ignored_keys.push(k.to_string());
@@ -372,8 +388,12 @@ impl Helmfile {
             }
         }
         for release in &mut hf.releases {
-            for (k, v) in &common_labels {
-                release.labels.entry(k.clone()).or_insert_with(|| v.clone());
+            // As helmfile: commonLabels override the release's own labels.
+            release
+                .labels
+                .extend(common_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if release.kube_context.is_none() {
+                release.kube_context.clone_from(&hf.default_kube_context);
             }
         }
         Ok(hf)
@@ -938,12 +958,19 @@ impl Reader<'_> {
             let key_what = format!("{what}.{key}");
             match key.as_str() {
                 "name" | "namespace" => {}
+                // helmfile trims the rendered chart and version.
                 "chart" | "directory" => {
                     release.chart = self
                         .opt_string_in(value, &key_what, ctx, true)?
                         .unwrap_or_default()
+                        .trim()
+                        .to_string()
                 }
-                "version" => release.version = self.opt_string_in(value, &key_what, ctx, true)?,
+                "version" => {
+                    release.version = self
+                        .opt_string_in(value, &key_what, ctx, true)?
+                        .map(|v| v.trim().to_string())
+                }
                 "kubeContext" => {
                     release.kube_context = self.opt_string_in(value, &key_what, ctx, true)?
                 }
@@ -969,7 +996,7 @@ impl Reader<'_> {
                     for (j, entry) in items.iter().enumerate() {
                         let entry_what = format!("{key_what}[{j}]");
                         release.values.push(match &entry.node {
-                            Node::Map(_) => ValuesEntry::Inline(self.render_tree(entry, ctx)?),
+                            Node::Map(_) => ValuesEntry::Inline(self.render_tree(entry)?),
                             Node::Scalar(_) => {
                                 ValuesEntry::File(self.file_path(entry, &entry_what, ctx)?)
                             }
@@ -1028,6 +1055,7 @@ impl Reader<'_> {
             defer_release: false,
         };
         template::render(&text, &release_pass)
+            .map(|t| t.trim().to_string())
             .map_err(|e| self.at(value.origin.line, &e.to_string()))
     }
 
@@ -1083,7 +1111,14 @@ impl Reader<'_> {
                 _ => return Err(bad()),
             };
             let parts: Vec<&str> = need.split('/').collect();
-            if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+            // `kubecontext//name` is helmfile's spelling for "no namespace".
+            let empty_ok = |i: usize| parts.len() == 3 && i == 1;
+            if parts.len() > 3
+                || parts
+                    .iter()
+                    .enumerate()
+                    .any(|(i, p)| p.is_empty() && !empty_ok(i))
+            {
                 return Err(bad());
             }
             out.push(need);
@@ -1091,25 +1126,27 @@ impl Reader<'_> {
         Ok(out)
     }
 
-    /// Inline values with templates evaluated in every string scalar.
-    fn render_tree(&self, value: &Value, ctx: Option<(&str, &str)>) -> Result<Value, ThemeError> {
+    /// Inline values with the file pass evaluated in every string scalar; helmfile
+    /// does not render inline values again per release, so a raw string there reaches
+    /// the chart as written (for charts that `tpl` their values).
+    fn render_tree(&self, value: &Value) -> Result<Value, ThemeError> {
         let node = match &value.node {
             Node::Map(m) => {
                 let mut out = IndexMap::new();
                 for (k, v) in m {
-                    out.insert(k.clone(), self.render_tree(v, ctx)?);
+                    out.insert(k.clone(), self.render_tree(v)?);
                 }
                 Node::Map(out)
             }
             Node::List(items) => Node::List(
                 items
                     .iter()
-                    .map(|v| self.render_tree(v, ctx))
+                    .map(|v| self.render_tree(v))
                     .collect::<Result<_, _>>()?,
             ),
             Node::Scalar(s) => {
                 let mut s = s.clone();
-                s.text = self.render(&s.text, value.origin.line, ctx, true)?;
+                s.text = self.render(&s.text, value.origin.line, None, false)?;
                 Node::Scalar(s)
             }
         };
