@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use hfkit::theme::{
-    select, Graph, Helmfile, RawPhase, ReleaseId, Repo, Selector, Theme, ThemeError, ValuesEntry,
+    select, select_in_themes, Graph, Helmfile, RawPhase, ReleaseId, Repo, Selector, Theme,
+    ThemeError, ValuesEntry,
 };
-use hfkit::values::{LayerConfig, LayerKind, Node};
+use hfkit::values::{LayerConfig, LayerKind};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -61,7 +62,9 @@ fn master_lists_themes_in_order_and_ignores_helm_defaults() {
     let staging = self::repo("staging");
     let themes: Vec<&str> = staging.themes.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(themes, ["monitoring"]);
-    assert_eq!(staging.themes[0].selectors, ["tier=observability"]);
+    let own = staging.themes[0].selectors.as_ref().unwrap();
+    assert_eq!(own[0].text, "tier=observability");
+    assert_eq!(staging.master.helmfiles[1].selectors, None);
 
     let all = self::repo("default");
     assert_eq!(all.themes.len(), 3);
@@ -357,6 +360,16 @@ fn selectors_and_include_needs() {
         .collect();
     assert_eq!(waves, [vec!["plex", "transmission"], vec!["samba"]]);
 
+    // A theme's own `selectors:` replace the command line's for its releases.
+    let all = self::repo("default");
+    let graph = Graph::build(&all.themes).unwrap();
+    let cli = [Selector::parse("name=plex").unwrap()];
+    let picked = select_in_themes(&graph, &all.themes, &cli, false);
+    assert_eq!(names(&graph, picked), ["plex", "prometheus"]);
+    let cli = [Selector::parse("name=nothing").unwrap()];
+    let picked = select_in_themes(&graph, &all.themes, &cli, false);
+    assert_eq!(names(&graph, picked), ["prometheus"]);
+
     for (bad, msg) in [
         (
             "app",
@@ -450,6 +463,7 @@ fn shapes_are_checked_with_key_paths() {
         ("releases:\n- name: p\n  chart: x\n  values: [v.yaml.gotmpl]\n", "helmfiles/media/helmfile.yaml:4: releases[0].values[0]: values templates (`v.yaml.gotmpl`) are not supported; use plain YAML files"),
         ("repositories:\n- name: r\n", "helmfiles/media/helmfile.yaml:2: repositories[0].url is missing"),
         ("helmfiles:\n- selectors: []\n", "helmfiles/media/helmfile.yaml:2: helmfiles[0].path is missing"),
+        ("helmfiles:\n- path: a.yaml\n  selectors: [a=b]\n  selectorsInherited: true\n", "helmfiles/media/helmfile.yaml:2: helmfiles[0] sets both selectors and selectorsInherited; helmfile refuses that too, keep one"),
         ("environments: [a]\n", "helmfiles/media/helmfile.yaml:1: environments must be a map"),
         ("releases:\n- name: p\n  chart: x\n  values:\n  - a: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:5: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
         ("repositories:\n- name: r\n  url: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:3: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
@@ -486,7 +500,7 @@ fn shapes_are_checked_with_key_paths() {
         name: "t".into(),
         dir: PathBuf::new(),
         helmfile: kc,
-        selectors: Vec::new(),
+        selectors: None,
     };
     let graph = Graph::build(&[theme]).unwrap();
     assert_eq!(graph.nodes()[0].needs, [1]);
@@ -497,7 +511,6 @@ fn shapes_are_checked_with_key_paths() {
     // As helmfile: commonLabels override the release's own.
     assert_eq!(ok.releases[0].labels["team"], "media");
     assert_eq!(ok.releases[1].labels["team"], "media");
-    let _ = Node::List(Vec::new());
 }
 
 #[test]

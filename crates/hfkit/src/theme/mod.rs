@@ -67,7 +67,7 @@ pub use model::{
     Helmfile, InlineValues, RawManifest, RawPhase, Release, ReleaseStack, Repo, Repository,
     SkippedTheme, SubHelmfile, Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
 };
-pub use selector::{matches_any, select, Selector};
+pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};
 
 use crate::values::StackError;

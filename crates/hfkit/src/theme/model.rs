@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use super::selector::Selector;
 use super::template::{self, TemplateContext, SUPPORTED};
 use super::ThemeError;
 use crate::names;
@@ -113,8 +114,9 @@ pub struct Release {
 pub struct SubHelmfile {
     /// The path or glob, relative to the listing file's directory.
     pub path: String,
-    /// `selectors:` given to the sub-helmfile.
-    pub selectors: Vec<String>,
+    /// `selectors:` given to the sub-helmfile; `Some(vec![])` (written `selectors: []`)
+    /// selects every release, `None` leaves the command line's selectors in force.
+    pub selectors: Option<Vec<String>>,
     /// `selectorsInherited:`.
     pub selectors_inherited: bool,
     /// 1-based line of the entry.
@@ -153,9 +155,9 @@ pub struct Theme {
     pub dir: PathBuf,
     /// The theme's helmfile.
     pub helmfile: Helmfile,
-    /// `selectors:` of the `helmfiles:` entry that listed it: only matching releases
-    /// belong to a run (see [`Selector`](super::Selector)).
-    pub selectors: Vec<String>,
+    /// `selectors:` of the `helmfiles:` entry that listed it, which replace the
+    /// command line's for this theme (see [`select_in_themes`](super::select_in_themes)).
+    pub selectors: Option<Vec<Selector>>,
 }
 
 /// A theme left out of a run, and why.
@@ -442,7 +444,7 @@ impl Theme {
             name,
             dir,
             helmfile,
-            selectors: Vec::new(),
+            selectors: None,
         })
     }
 }
@@ -471,7 +473,7 @@ impl Repo {
                 name: ".".to_string(),
                 dir: root.to_path_buf(),
                 helmfile: master.clone(),
-                selectors: Vec::new(),
+                selectors: None,
             });
         }
         if repo.themes.is_empty() && !repo.skipped.is_empty() {
@@ -536,7 +538,15 @@ impl Repo {
                         let sub_dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
                         let nested = theme.helmfile.clone();
                         self.visit(&nested, &sub_dir, env, visiting)?;
-                        theme.selectors = sub.selectors.clone();
+                        theme.selectors = match &sub.selectors {
+                            None => None,
+                            Some(list) => Some(
+                                list.iter()
+                                    .map(|s| Selector::parse(s))
+                                    .collect::<Result<_, _>>()
+                                    .map_err(|e| at(e.to_string()))?,
+                            ),
+                        };
                         theme.name = sub_dir
                             .file_name()
                             .map(|n| n.to_string_lossy().into_owned())
@@ -868,7 +878,7 @@ impl Reader<'_> {
             let sub = match &item.node {
                 Node::Scalar(_) => SubHelmfile {
                     path: self.opt_string(item, &what, false)?.unwrap_or_default(),
-                    selectors: Vec::new(),
+                    selectors: None,
                     selectors_inherited: false,
                     line,
                 },
@@ -878,8 +888,9 @@ impl Reader<'_> {
                         None => None,
                     }
                     .ok_or_else(|| self.at(line, &format!("{what}.path is missing")))?;
-                    let mut selectors = Vec::new();
+                    let mut selectors = None;
                     if let Some(v) = map.get("selectors") {
+                        let selectors = selectors.insert(Vec::new());
                         for (j, s) in self
                             .list(v, &format!("{what}.selectors"))?
                             .iter()
@@ -898,6 +909,15 @@ impl Reader<'_> {
                             .unwrap_or(false),
                         None => false,
                     };
+                    if selectors.is_some() && selectors_inherited {
+                        return Err(self.at(
+                            line,
+                            &format!(
+                                "{what} sets both selectors and selectorsInherited; helmfile \
+                                 refuses that too, keep one"
+                            ),
+                        ));
+                    }
                     SubHelmfile {
                         path,
                         selectors,

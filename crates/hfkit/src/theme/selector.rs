@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::graph::Graph;
-use super::model::Release;
+use super::model::{Release, Theme};
 use super::ThemeError;
 
 /// One `-l` selector: every term must hold.
@@ -83,6 +83,32 @@ pub fn select(graph: &Graph, selectors: &[Selector], include_needs: bool) -> BTr
         .iter()
         .enumerate()
         .filter(|(_, n)| matches_any(selectors, &n.release))
+        .map(|(i, _)| i)
+        .collect();
+    if include_needs {
+        graph.with_needs(&picked)
+    } else {
+        picked
+    }
+}
+
+/// Like [`select`], with each theme's own `selectors:` (from the `helmfiles:` entry
+/// that listed it) replacing `cli` for its releases, as helmfile does; `themes` is
+/// the slice `graph` was built from.
+pub fn select_in_themes(
+    graph: &Graph,
+    themes: &[Theme],
+    cli: &[Selector],
+    include_needs: bool,
+) -> BTreeSet<usize> {
+    let picked: BTreeSet<usize> = graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            let own = themes.get(n.at.theme).and_then(|t| t.selectors.as_deref());
+            matches_any(own.unwrap_or(cli), &n.release)
+        })
         .map(|(i, _)| i)
         .collect();
     if include_needs {
