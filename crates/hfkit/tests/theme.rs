@@ -600,7 +600,10 @@ fn sub_helmfiles_globs_nesting_missing_files_and_own_releases() {
         ("t/helmfile.yaml", "helmfiles:\n- ../t/helmfile.yaml\n"),
     ]);
     let e = Repo::load(dir.path(), "default").unwrap_err().to_string();
-    assert!(e.starts_with("t/helmfile.yaml:2: sub-helmfile"), "{e}");
+    assert_eq!(
+        e,
+        "t/helmfile.yaml:2: sub-helmfile `t/helmfile.yaml` includes itself (a cycle of helmfiles:)"
+    );
     assert!(e.contains("includes itself"), "{e}");
 
     // Remote sub-helmfiles are refused.

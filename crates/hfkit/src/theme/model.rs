@@ -519,6 +519,7 @@ impl Repo {
                 continue;
             }
             for rel in matches {
+                let rel = normalize(&rel);
                 let rel = if self.root.join(&rel).is_dir() {
                     let found = helmfile_in(&self.root.join(&rel));
                     rel.join(found.file_name().unwrap_or_default())
@@ -612,6 +613,23 @@ fn expand(root: &Path, rel: &Path) -> Vec<PathBuf> {
     }
     current.retain(|p| root.join(p).exists());
     current
+}
+
+/// `a/./b/../c` as `a/c`, so messages show the path a person would write; a `..`
+/// that climbs above the start is kept.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for comp in path.components() {
+        match comp {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.iter().collect()
 }
 
 fn wildcard(pattern: &str, name: &str) -> bool {
