@@ -11,13 +11,13 @@ use proptest::prelude::*;
 fn release(i: usize, needs: &[usize]) -> Release {
     Release {
         name: format!("r{i}"),
-        namespace: Some(if i % 2 == 0 { "even" } else { "odd" }.to_string()),
+        namespace: Some(if i.is_multiple_of(2) { "even" } else { "odd" }.to_string()),
         chart: "c/x".into(),
         version: None,
         labels: BTreeMap::from([("mod3".to_string(), (i % 3).to_string())]),
         needs: needs
             .iter()
-            .map(|n| format!("{}/r{n}", if n % 2 == 0 { "even" } else { "odd" }))
+            .map(|n| format!("{}/r{n}", if n.is_multiple_of(2) { "even" } else { "odd" }))
             .collect(),
         installed: true,
         create_namespace: None,
