@@ -263,6 +263,20 @@ pub async fn wait_crd_established(
     }
 }
 
+/// Whether an apply changed nothing: same resourceVersion, or for a dry run (which
+/// keeps the resourceVersion) the same content once server noise is stripped.
+fn unchanged(before: &DynamicObject, after: &DynamicObject, dry_run: bool) -> bool {
+    if !dry_run {
+        return before.metadata.resource_version == after.metadata.resource_version;
+    }
+    let norm = |o: &DynamicObject| {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        crate::redact::strip_noise(&mut v);
+        v
+    };
+    norm(before) == norm(after)
+}
+
 /// The dynamic API of a prepared object.
 pub(crate) fn api_for(resolver: &Resolver, r: &Resolved, o: &ObjectRef) -> Api<DynamicObject> {
     resolver.api(r, o.namespace.as_deref())
@@ -347,9 +361,7 @@ pub async fn apply(
             };
             let action = match before {
                 None => Action::Created,
-                Some(b) if b.metadata.resource_version == after.metadata.resource_version => {
-                    Action::Unchanged
-                }
+                Some(b) if unchanged(&b, &after, opts.dry_run) => Action::Unchanged,
                 Some(_) => Action::Configured,
             };
             if rank == 1 {
