@@ -12,11 +12,11 @@ fn layer_text(keys: usize, salt: usize) -> String {
     for g in 0..keys / per_group {
         out.push_str(&format!("group{g}:\n"));
         for k in 0..per_group {
-            if (g + k + salt) % 3 == 0 {
+            if (g + k + salt).is_multiple_of(3) {
                 out.push_str(&format!(
                     "  key{k}:\n    nested: \"v{salt}-{g}-{k}\"\n    n: {k}\n"
                 ));
-            } else if (g * k + salt) % 7 == 0 {
+            } else if (g * k + salt).is_multiple_of(7) {
                 out.push_str(&format!("  key{k}: [a{salt}, b, c]\n"));
             } else {
                 out.push_str(&format!("  key{k}: value-{salt}-{g}-{k}\n"));
