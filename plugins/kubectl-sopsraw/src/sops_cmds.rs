@@ -131,10 +131,7 @@ fn install_signal_cleanup() -> anyhow::Result<()> {
         let dir = EDIT_DIR.lock().ok().and_then(|mut d| d.take());
         if let Some(dir) = dir {
             let _ = std::fs::remove_dir_all(&dir);
-            eprintln!(
-                "interrupted: plaintext removed, {} left unchanged",
-                "the file"
-            );
+            eprintln!("interrupted: plaintext removed, the encrypted file left unchanged");
         }
         std::process::exit(130);
     })

@@ -668,3 +668,48 @@ fn help_of_every_command_has_an_example() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--set"));
 }
+
+#[test]
+fn multi_path_kubeconfig_and_context_namespaces() {
+    let cp = ControlPlane::shared();
+    let ns_a = cp.new_namespace("sopsraw-kc-a");
+    let ns_b = cp.new_namespace("sopsraw-kc-b");
+    let e = Env::new();
+    // the first file sets current-context and two contexts over the second file's
+    // cluster and user: the merge of KUBECONFIG's files is needed to connect
+    let team = e.write(
+        "team.kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: team\ncontexts:\n\
+             - name: team\n  context:\n    cluster: hfkit-test\n    user: hfkit-admin\n    namespace: {ns_a}\n\
+             - name: other\n  context:\n    cluster: hfkit-test\n    user: hfkit-admin\n    namespace: {ns_b}\n"
+        ),
+    );
+    let kubeconfig = format!("{}:{}", team.display(), cp.kubeconfig_path().display());
+    let f = e.write("cm.yaml", &cm_doc("where", "here"));
+    let f = f.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut c = e.cmd(args);
+        c.env("KUBECONFIG", &kubeconfig);
+        ok(&c.output().unwrap())
+    };
+    run(&["apply", "-f", f]);
+    assert_eq!(configmap(&ns_a, "where").0, 200);
+    assert_eq!(configmap(&ns_b, "where").0, 404);
+    run(&["apply", "-f", f, "--context", "other"]);
+    assert_eq!(configmap(&ns_b, "where").0, 200);
+    // -n wins over the context's namespace
+    let ns_c = cp.new_namespace("sopsraw-kc-c");
+    run(&["apply", "-f", f, "--context", "other", "-n", &ns_c]);
+    assert_eq!(configmap(&ns_c, "where").0, 200);
+    // a wrong context is an error that says what to do
+    let mut c = e.cmd(&["apply", "-f", f, "--context", "nope"]);
+    c.env("KUBECONFIG", &kubeconfig);
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--context"),
+        "{}",
+        text(&out.stderr)
+    );
+}
