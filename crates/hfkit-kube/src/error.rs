@@ -6,20 +6,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}; check the path given with -f")]
+    #[error("cannot read {path}: {error}; check the path given with -f")]
     Io {
         /// The path.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A manifest file could not be parsed or decrypted.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Sops {
         /// The file.
         path: PathBuf,
         /// What hfkit-sops reported (its message names the next step).
-        source: hfkit_sops::Error,
+        error: hfkit_sops::Error,
     },
     /// A document is not a Kubernetes object.
     #[error(
@@ -61,14 +61,14 @@ pub enum Error {
     #[error("{0} is namespaced but has no metadata.namespace and no default namespace is known; pass -n NAMESPACE or set a namespace in the kubeconfig context")]
     NoNamespace(String),
     /// An API request failed.
-    #[error("{action} {object}: {source}{hint}")]
+    #[error("{action} {object}: {}{hint}", api_message(error))]
     Api {
         /// What was being done (`apply`, `get`, `delete`...).
         action: &'static str,
         /// The object (`kind/namespace/name`).
         object: String,
         /// The client error.
-        source: Box<kube::Error>,
+        error: Box<kube::Error>,
         /// A hint on the next step, starting with `; `, or empty.
         hint: String,
     },
@@ -119,9 +119,19 @@ impl Error {
         Error::Api {
             action,
             object: object.into(),
-            source: Box::new(e),
+            error: Box::new(e),
             hint,
         }
+    }
+}
+
+/// The server's message for API errors (with its HTTP code), else the client error.
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => {
+            format!("{} (HTTP {})", s.message, s.code)
+        }
+        other => other.to_string(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! # async fn f() -> Result<(), hfkit_kube::Error> {
 //! use hfkit_kube::{apply, connect, load, ApplyOptions, KubeOptions, Phase};
 //! let keys = hfkit_sops::Keyring::from_env().map_err(|e| hfkit_kube::Error::Sops {
-//!     path: "keys".into(), source: e })?;
+//!     path: "keys".into(), error: e })?;
 //! let manifests = load(&["values/plex/raw".into()], Some(Phase::Pre), &keys)?;
 //! let conn = connect(&KubeOptions::default()).await?;
 //! let opts = ApplyOptions { set: Some("media/plex".into()), prune: true, ..Default::default() };

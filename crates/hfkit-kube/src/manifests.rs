@@ -90,7 +90,7 @@ pub fn collect_files(paths: &[PathBuf], phase: Option<Phase>) -> Result<Vec<Path
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| Error::Io {
             path: p.clone(),
-            source: e,
+            error: e,
         })?;
         if !meta.is_dir() {
             out.push(p.clone());
@@ -98,13 +98,13 @@ pub fn collect_files(paths: &[PathBuf], phase: Option<Phase>) -> Result<Vec<Path
         }
         let rd = std::fs::read_dir(p).map_err(|e| Error::Io {
             path: p.clone(),
-            source: e,
+            error: e,
         })?;
         let mut found = Vec::new();
         for entry in rd {
             let entry = entry.map_err(|e| Error::Io {
                 path: p.clone(),
-                source: e,
+                error: e,
             })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') || !entry.path().is_file() {
@@ -140,7 +140,7 @@ pub fn parse_manifests(path: &Path, text: &str, keys: &Keyring) -> Result<Vec<Ma
     let format = Format::from_path(path);
     let sops_err = |e: hfkit_sops::Error| Error::Sops {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     };
     let docs = hfkit_sops::parse(text, format).map_err(sops_err)?;
     let encrypted = hfkit_sops::is_sops_encrypted(text, format);
@@ -200,7 +200,7 @@ pub fn parse_manifests(path: &Path, text: &str, keys: &Keyring) -> Result<Vec<Ma
 pub fn read_file(path: &Path, keys: &Keyring) -> Result<Vec<Manifest>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
-        source: e,
+        error: e,
     })?;
     parse_manifests(path, &text, keys)
 }
