@@ -713,3 +713,30 @@ fn multi_path_kubeconfig_and_context_namespaces() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn conflicts_fail_unless_forced() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("sopsraw-conflict");
+    let e = Env::new();
+    let (code, body) = cp
+        .request(
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/configmaps?fieldManager=someone-else"),
+            Some(r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"owned"},"data":{"key":"theirs"}}"#),
+        )
+        .unwrap();
+    assert_eq!(code, 201, "{body}");
+    let f = e.write("owned.yaml", &cm_doc("owned", "ours"));
+    let f = f.to_str().unwrap();
+    let out = e.kube(&ns, &["apply", "-f", f]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--force-conflicts") && err.contains("someone-else"),
+        "{err}"
+    );
+    assert_eq!(configmap(&ns, "owned").1["data"]["key"], "theirs");
+    ok(&e.kube(&ns, &["apply", "-f", f, "--force-conflicts"]));
+    assert_eq!(configmap(&ns, "owned").1["data"]["key"], "ours");
+}
