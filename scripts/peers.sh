@@ -57,7 +57,7 @@ go_install() {
   log "building $name $version from $pkg"
   local start=$SECONDS tmp="$dir.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp/bin"
-  GOBIN="$tmp/bin" timed "$name $version" go install "$pkg"
+  GOBIN="$tmp/bin" timed "$name $version" go install "$pkg" || { rm -rf "$tmp"; return 1; }
   rm -rf "$dir" && mv "$tmp" "$dir"
   log "built $name $version in $((SECONDS - start))s"
 }
@@ -75,7 +75,8 @@ go_build() {
   local start=$SECONDS tmp="$dir.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp/bin"
   (cd "$WRAPPERS/$wrapper" &&
-    timed "$name $version" go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/bin/$bin" .)
+    timed "$name $version" go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/bin/$bin" .) ||
+    { rm -rf "$tmp"; return 1; }
   rm -rf "$dir" && mv "$tmp" "$dir"
   log "built $name $version in $((SECONDS - start))s"
 }
@@ -171,7 +172,8 @@ build_from_git() {
   rm -rf "$tmp" && mkdir -p "$tmp/bin" "$tmp/src"
   git --git-dir="$gitdir" archive "$rev" | tar -x -C "$tmp/src"
   (cd "$tmp/src" &&
-    timed "$name $version" go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/bin/$bin" .)
+    timed "$name $version" go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp/bin/$bin" .) ||
+    { rm -rf "$tmp"; return 1; }
   [ -f "$tmp/src/plugin.yaml" ] && cp "$tmp/src/plugin.yaml" "$tmp/"
   rm -rf "$tmp/src" "$dir" && mv "$tmp" "$dir"
   log "built $name $version in $((SECONDS - start))s"
@@ -255,14 +257,15 @@ build_helmfile() {
     (cd "$WRAPPERS/helmfile" &&
       timed "helmfile $HELMFILE_VERSION" go build -trimpath \
         -ldflags "-s -w -X go.szostok.io/version.version=$HELMFILE_VERSION" \
-        -o "$tmp/bin/helmfile" github.com/helmfile/helmfile)
+        -o "$tmp/bin/helmfile" github.com/helmfile/helmfile) || { rm -rf "$tmp"; return 1; }
     rm -rf "$dir" && mv "$tmp" "$dir"
     log "built helmfile $HELMFILE_VERSION in $((SECONDS - start))s"
   fi
   link helmfile "$dir/bin/helmfile"
 }
 build_krew() {
-  go_install krew "$KREW_VERSION" "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" krew
+  GOFLAGS="$GOFLAGS -ldflags=-X=sigs.k8s.io/krew/internal/version.gitTag=$KREW_VERSION" \
+    go_install krew "$KREW_VERSION" "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION" krew
   link krew "$CACHE/krew-$KREW_VERSION/bin/krew"
 }
 
