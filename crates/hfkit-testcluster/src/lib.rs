@@ -656,17 +656,48 @@ fn read_all(r: &mut impl Read) -> io::Result<Vec<u8>> {
 }
 
 fn parse_response(raw: Vec<u8>) -> io::Result<(u16, String)> {
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let code = text
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::other("HTTP response without a header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = &raw[split + 4..];
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| io::Error::other(format!("bad HTTP response: {text:.200}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
+        .ok_or_else(|| io::Error::other(format!("bad HTTP response: {head:.200}")))?;
+    let chunked = head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Decodes an HTTP/1.1 chunked body.
+fn dechunk(mut data: &[u8]) -> io::Result<Vec<u8>> {
+    let bad = || io::Error::other("malformed chunked HTTP body");
+    let mut out = Vec::new();
+    loop {
+        let eol = data.windows(2).position(|w| w == b"\r\n").ok_or_else(bad)?;
+        let size_field = std::str::from_utf8(&data[..eol]).map_err(|_| bad())?;
+        let size_hex = size_field.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| bad())?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size {
+            return Err(bad());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = data.get(size + 2..).unwrap_or(&[]);
+    }
 }
 
 fn http_get_plain(port: u16, path: &str) -> io::Result<(u16, String)> {
@@ -767,4 +798,32 @@ fn rand64() -> u64 {
     h.write_u128(nanos());
     h.write_u32(std::process::id());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked_responses() {
+        let plain = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}".to_vec();
+        assert_eq!(parse_response(plain).unwrap(), (201, "{}".to_string()));
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                        5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n"
+            .to_vec();
+        assert_eq!(
+            parse_response(chunked).unwrap(),
+            (200, "hello, world".to_string())
+        );
+        assert!(parse_response(b"garbage".to_vec()).is_err());
+    }
+
+    #[test]
+    fn certificates_chain_to_the_ca() {
+        let c = make_certs().unwrap();
+        assert!(c.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(c.sa_key_pem.contains("PRIVATE KEY") && c.sa_key_pem.contains("PUBLIC KEY"));
+        // the rustls config accepts the CA as a root
+        tls_config(&c.ca_der).unwrap();
+    }
 }
