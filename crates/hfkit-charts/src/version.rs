@@ -185,12 +185,13 @@ pub fn choose(current: Option<&str>, candidates: &[ChartVersion], policy: &Polic
         .enumerate()
         .filter_map(|(i, c)| parse_version(&c.version).map(|v| (i, v)))
         .collect();
-    parsed.sort_by(|a, b| b.1.cmp(&a.1));
+    // Build metadata does not count in semver precedence.
+    parsed.sort_by(|a, b| b.1.cmp_precedence(&a.1));
     let mut notes = Vec::new();
     let mut blocked_by_constraint: Option<(String, String)> = None;
     for (i, v) in &parsed {
         if let Some(cur) = &current_v {
-            if v <= cur {
+            if v.cmp_precedence(cur) != Ordering::Greater {
                 break;
             }
         }
