@@ -1,6 +1,215 @@
-//! `kubectl-hfapply`: not implemented yet; its issue fills it in.
+//! `kubectl hfapply`: applies the themes of a helmfile-shaped repository release by
+//! release, in `needs:` order, without helmfile, helm-diff or sops. The logic lives in
+//! the `hfkit-apply` library; this binary parses flags and prints.
 
-fn main() {
-    eprintln!("kubectl-hfapply: not implemented yet");
-    std::process::exit(1);
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hfkit_apply::plan::{self, Target};
+use hfkit_apply::report::{self, Format};
+use hfkit_apply::run::{apply_all, RunOptions};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 a failure (bad input, cluster error, or any release failed),
+2 changes found by `diff --detailed-exitcode`.
+
+Examples:
+  kubectl hfapply media --env production
+  kubectl hfapply --all --env production -l tier=backend --include-needs
+  kubectl hfapply diff media --env production --detailed-exitcode -o markdown";
+
+/// Apply the themes of a helmfile-shaped repository, release by release.
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubectl hfapply",
+    bin_name = "kubectl hfapply",
+    version,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    apply: ApplyArgs,
+}
+
+/// The subcommands; applying is the default (no subcommand). More (chart upgrades)
+/// are added in their own modules.
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Apply (the default when no subcommand is given).
+    Apply(ApplyArgs),
+}
+
+/// Which releases, where.
+#[derive(Args, Debug, Clone)]
+struct Select {
+    /// Themes to apply (`media`, or a theme directory such as `helmfiles/media`).
+    #[arg(value_name = "THEME")]
+    themes: Vec<String>,
+    /// Every theme of the repository.
+    #[arg(long)]
+    all: bool,
+    /// Environment.
+    #[arg(long, short = 'e', env = "HFAPPLY_ENV", default_value = "default")]
+    env: String,
+    /// helmfile label selector (`tier=db,name!=cache`); repeat for OR.
+    #[arg(long = "selector", short = 'l', value_name = "SELECTOR")]
+    selectors: Vec<String>,
+    /// Also apply what the selected releases need.
+    #[arg(long)]
+    include_needs: bool,
+    /// Only releases whose files changed since this git revision.
+    #[arg(long, value_name = "REF")]
+    changed_since: Option<String>,
+    /// Repository root (the directory of the master helmfile.yaml).
+    #[arg(long, short = 'C', default_value = ".")]
+    dir: PathBuf,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kube context.
+    #[arg(long)]
+    context: Option<String>,
+    /// Namespace of hfapply's state (records, fingerprint key, lock).
+    #[arg(long, default_value = hfkit_apply::cluster::STATE_NAMESPACE)]
+    state_namespace: String,
+    /// Output format of the final report.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ApplyArgs {
+    #[command(flatten)]
+    select: Select,
+    /// Releases applied at once within a wave.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// `server`: the API server validates everything, nothing is changed or recorded.
+    #[arg(long, value_name = "MODE", value_parser = ["server"])]
+    dry_run: Option<String>,
+    /// Apply releases even when their fingerprint is unchanged.
+    #[arg(long)]
+    force: bool,
+    /// Start no release after a failure.
+    #[arg(long)]
+    fail_fast: bool,
+    /// How long to wait for another apply's cluster lock (`90s`, `5m`).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    lock_timeout: Duration,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Output {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl From<Output> for Format {
+    fn from(o: Output) -> Format {
+        match o {
+            Output::Text => Format::Text,
+            Output::Json => Format::Json,
+            Output::Markdown => Format::Markdown,
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}`: expected 30s, 5m or 1h"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("`{s}`: expected 30s, 5m or 1h")),
+    };
+    Ok(Duration::from_secs(n * mult))
+}
+
+fn main() -> ExitCode {
+    // helm runs in its own process group and finishes what it started; we wait for it
+    // rather than dying first (the next run converges either way).
+    let _ = ctrlc::set_handler(|| {});
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let command = cli.command.unwrap_or(Cmd::Apply(cli.apply));
+    match runtime.block_on(run(command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn target(s: &Select) -> Target {
+    Target {
+        root: s.dir.clone(),
+        env: s.env.clone(),
+        themes: s.themes.clone(),
+        all: s.all,
+        selectors: s.selectors.clone(),
+        include_needs: s.include_needs,
+        changed_since: s.changed_since.clone(),
+    }
+}
+
+fn kube_options(s: &Select) -> hfkit_kube::KubeOptions {
+    hfkit_kube::KubeOptions {
+        kubeconfig: s.kubeconfig.clone(),
+        context: s.context.clone(),
+        namespace: None,
+    }
+}
+
+async fn run(command: Cmd) -> Result<ExitCode> {
+    match command {
+        Cmd::Apply(a) => apply(a).await,
+    }
+}
+
+async fn apply(a: ApplyArgs) -> Result<ExitCode> {
+    let planned = plan::load(&target(&a.select))?;
+    for w in &planned.warnings {
+        eprintln!("warning: {w}");
+    }
+    let prepared = plan::prepare(&planned)?;
+    let helm = hfkit::helm::Helm::from_env()?;
+    let mut opts = RunOptions::new(kube_options(&a.select), helm);
+    opts.concurrency = a.concurrency;
+    opts.dry_run = a.dry_run.is_some();
+    opts.force = a.force;
+    opts.fail_fast = a.fail_fast;
+    opts.lock_timeout = a.lock_timeout;
+    opts.state_namespace = a.select.state_namespace.clone();
+    opts.progress = Arc::new(|line| eprintln!("{line}"));
+    let report = apply_all(&planned, prepared, &opts)
+        .await
+        .context("apply")?;
+    print!("{}", report::render(&report, a.select.output.into()));
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
