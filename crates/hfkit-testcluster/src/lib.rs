@@ -16,6 +16,12 @@
 //! then SIGKILL, by an `atexit` hook when the test binary exits (also after failed
 //! tests); if the test binary is killed outright, the kernel kills the peers
 //! (`PR_SET_PDEATHSIG`) and the next start removes the orphaned temp dirs.
+//!
+//! Environment: `HFKIT_PEERS_BIN` / `HFKIT_CACHE` (where the peers are, see
+//! [`peers_bin_dir`]), `HFKIT_TESTCLUSTER_TIMEOUT_SECS` (startup timeout, default 180),
+//! `HFKIT_TESTCLUSTER_TMP` (parent of the temp dirs, default `$TMPDIR/hfkit-testcluster`),
+//! `HFKIT_TESTCLUSTER_KEEP=1` (keep each temp dir, with the peers' logs, after stopping,
+//! and do not sweep orphaned ones).
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -430,7 +436,14 @@ fn stop_instance(id: u64) {
     for &(_, pid) in inst.pids.iter().rev() {
         terminate(pid, Duration::from_secs(5));
     }
-    let _ = std::fs::remove_dir_all(&inst.dir);
+    if keep_dirs() {
+        eprintln!(
+            "hfkit-testcluster: kept {} (HFKIT_TESTCLUSTER_KEEP)",
+            inst.dir.display()
+        );
+    } else {
+        let _ = std::fs::remove_dir_all(&inst.dir);
+    }
 }
 
 /// Stops every control plane this process started (the atexit hook).
@@ -553,6 +566,11 @@ fn spawn_peer(mut cmd: Command, log: &Path) -> io::Result<i32> {
         .map_err(|_| io::Error::other("spawner thread gone"))?
 }
 
+/// `HFKIT_TESTCLUSTER_KEEP` set (not empty, not 0): keep temp dirs for debugging.
+fn keep_dirs() -> bool {
+    std::env::var_os("HFKIT_TESTCLUSTER_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
 /// Removes the temp dirs (under [`temp_root`]) of control planes whose process is gone,
 /// killed before its exit hook could run. Every start does this.
 pub fn remove_orphaned_dirs() {
@@ -562,6 +580,9 @@ pub fn remove_orphaned_dirs() {
 /// Removes temp dirs of control planes whose process is gone (killed before its exit
 /// hook could run). Dir names are `cp-<pid>-...`.
 fn sweep_orphans(root: &Path) {
+    if keep_dirs() {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
