@@ -209,7 +209,25 @@ pub enum Listing {
     /// A classic repository's index.
     Index(ChartIndex),
     /// An OCI repository's versions (tags that are versions, `_` read as `+`).
-    Tags(Vec<ChartVersion>),
+    Tags(OciTags),
+}
+
+/// The versions of an OCI repository and the authorisation that listed them (reused
+/// to read manifests without another token dance).
+#[derive(Clone)]
+pub struct OciTags {
+    /// The versions.
+    pub versions: Vec<ChartVersion>,
+    auth: Option<String>,
+}
+
+impl std::fmt::Debug for OciTags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OciTags")
+            .field("versions", &self.versions)
+            .field("auth", &self.auth.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 fn agent(opts: &FetchOptions) -> ureq::Agent {
@@ -247,7 +265,11 @@ pub fn fetch(source: &Source, opts: &FetchOptions) -> Result<Listing, SourceErro
         Source::Http(base) => fetch_index(base, opts).map(Listing::Index),
         Source::Oci { host, name } => {
             let mut client = OciClient::new(host, name, opts);
-            client.tags().map(Listing::Tags)
+            let versions = client.tags()?;
+            Ok(Listing::Tags(OciTags {
+                versions,
+                auth: client.auth,
+            }))
         }
     }
 }
@@ -304,6 +326,18 @@ impl<'a> OciClient<'a> {
             opts,
             auth: None,
         }
+    }
+
+    /// A client reusing the authorisation obtained while listing `tags`.
+    pub fn reusing(
+        host: &str,
+        name: &str,
+        opts: &'a FetchOptions,
+        tags: &OciTags,
+    ) -> OciClient<'a> {
+        let mut c = OciClient::new(host, name, opts);
+        c.auth.clone_from(&tags.auth);
+        c
     }
 
     fn get(

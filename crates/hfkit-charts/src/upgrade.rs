@@ -602,7 +602,7 @@ fn decide(
                 )
             }
         },
-        Some(Ok(Listing::Tags(t))) => t.clone(),
+        Some(Ok(Listing::Tags(t))) => t.versions.clone(),
         Some(Err(err)) => {
             let explicit_unverified = matches!(req.target, Target::Exact(_)) && !req.verify;
             if !explicit_unverified {
@@ -620,7 +620,6 @@ fn decide(
     e.from_details = current
         .as_deref()
         .and_then(|c| versions.iter().find(|v| same(&v.version, c)).cloned());
-    let oci = matches!(source, Source::Oci { .. });
     let to_index = match &req.target {
         Target::Exact(v) => {
             let found = versions.iter().position(|c| same(&c.version, v));
@@ -642,10 +641,13 @@ fn decide(
                 min_age_secs: req.min_age_secs,
                 now: req.now,
             };
-            let mut client = oci.then(|| match &source {
-                Source::Oci { host, name } => OciClient::new(host, name, &req.fetch),
-                Source::Http(_) => unreachable!(),
-            });
+            let mut client = match (&source, listings.get(&source)) {
+                (Source::Oci { host, name }, Some(Ok(Listing::Tags(t)))) => {
+                    Some(OciClient::reusing(host, name, &req.fetch, t))
+                }
+                (Source::Oci { host, name }, _) => Some(OciClient::new(host, name, &req.fetch)),
+                _ => None,
+            };
             let mut described = BTreeSet::new();
             loop {
                 match version::choose(current.as_deref(), &versions, &policy) {
