@@ -82,3 +82,151 @@ fn installs_in_needs_order_then_noop_costs_no_helm() {
     );
     assert_eq!(helm.calls().len(), 2);
 }
+
+#[test]
+fn failure_skips_dependents_reports_others_and_rerun_converges() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-fail");
+    let repo = TestRepo::new("basic", &ns);
+    // A third, independent release; `base` is broken by a value its chart rejects.
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        "releases:\n- name: base\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  needs: [base]\n- name: other\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n",
+    );
+    repo.write(
+        "charts/simple/templates/fail.yaml",
+        "{{ if .Values.boom }}{{ fail \"boom requested\" }}{{ end }}\n",
+    );
+    repo.write("helmfiles/apps/values/base/common.yaml", "boom: true\n");
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let target = repo.target(&["apps"]);
+    let first = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&first),
+        vec![
+            ("base".into(), "failed"),
+            ("other".into(), "installed"),
+            ("web".into(), "skipped")
+        ]
+    );
+    assert!(first.failed());
+    let base = &first.results[0];
+    assert!(
+        base.detail.as_deref().unwrap().contains("boom requested"),
+        "{base:?}"
+    );
+    assert!(first.results[2]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("apps/base"));
+    let changed: Vec<&str> = first.changed().map(|r| r.release.as_str()).collect();
+    assert_eq!(changed, ["other"]);
+    let table = hfkit_apply::report::text(&first);
+    assert!(
+        table.contains("failed: helm upgrade --install base failed"),
+        "{table}"
+    );
+
+    // Fixed: the re-run applies what is left and leaves `other` alone.
+    repo.write("helmfiles/apps/values/base/common.yaml", "boom: false\n");
+    let second = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&second),
+        vec![
+            ("base".into(), "installed"),
+            ("other".into(), "unchanged"),
+            ("web".into(), "installed")
+        ]
+    );
+    let third = apply(&target, &opts);
+    assert!(third
+        .results
+        .iter()
+        .all(|r| r.outcome.as_str() == "unchanged"));
+}
+
+#[test]
+fn installed_false_uninstalls_and_raw_manifests_are_pruned() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-uninst");
+    let repo = TestRepo::new("basic", &ns);
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let target = repo.target(&["apps"]);
+    apply(&target, &opts);
+    assert!(configmap(cp, &ns, "base-pre", "phase").is_some());
+
+    // A raw manifest removed from the repository is pruned on the next apply.
+    std::fs::remove_file(repo.path("helmfiles/apps/values/base/raw/extra.pre.yaml")).unwrap();
+    let r = apply(&target, &opts);
+    assert_eq!(outcomes(&r)[0], ("base".into(), "upgraded"));
+    assert_eq!(r.results[0].raw_changes, 1);
+    assert!(configmap(cp, &ns, "base-pre", "phase").is_none());
+
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        "releases:\n- name: base\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  installed: false\n",
+    );
+    let r = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&r),
+        vec![("base".into(), "unchanged"), ("web".into(), "uninstalled")]
+    );
+    assert!(configmap(cp, &ns, "web-settings", "greeting").is_none());
+    helm.reset();
+    let r = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&r),
+        vec![("base".into(), "unchanged"), ("web".into(), "unchanged")]
+    );
+    assert!(helm.calls().is_empty(), "{:?}", helm.calls());
+}
+
+#[test]
+fn dry_run_changes_and_records_nothing() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-dry");
+    let repo = TestRepo::new("basic", &ns);
+    let helm = CountingHelm::new();
+    let mut opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    opts.dry_run = true;
+    let target = repo.target(&["apps"]);
+    let r = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&r),
+        vec![("base".into(), "installed"), ("web".into(), "installed")]
+    );
+    assert!(r.dry_run);
+    assert!(helm.calls().iter().all(|c| c.contains("--dry-run=server")));
+    assert!(configmap(cp, &ns, "base-settings", "greeting").is_none());
+    assert!(configmap(cp, &ns, "base-pre", "phase").is_none());
+    // A real apply afterwards still installs.
+    opts.dry_run = false;
+    let r = apply(&target, &opts);
+    assert_eq!(outcomes(&r)[0], ("base".into(), "installed"));
+}
+
+#[test]
+fn report_formats_list_every_release() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-report");
+    let repo = TestRepo::new("basic", &ns);
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let r = apply(&repo.target(&["apps"]), &opts);
+    let json: serde_json::Value = serde_json::from_str(&hfkit_apply::report::json(&r)).unwrap();
+    assert_eq!(json["results"][1]["release"], "web");
+    assert_eq!(json["results"][1]["outcome"], "installed");
+    assert_eq!(json["results"][1]["namespace"], ns.as_str());
+    let md = hfkit_apply::report::markdown(&r);
+    assert!(md.starts_with("| release | theme | namespace | result | duration | raw |"));
+    assert!(
+        md.contains(&format!("| web | apps | {ns} | installed |")),
+        "{md}"
+    );
+    let text = hfkit_apply::report::text(&r);
+    assert!(text.lines().next().unwrap().starts_with("RELEASE"));
+    assert!(text.contains("2 release(s): 2 installed"), "{text}");
+}
