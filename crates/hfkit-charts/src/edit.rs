@@ -518,7 +518,8 @@ pub fn locate(text: &str, file: &str, release: &str, line: u32) -> Result<Releas
                 {
                     site.plan = refuse(
                         vl,
-                        "its version is not written as `version: X`; edit it by hand".into(),
+                        "its version is not written as `version: X` on one line (a block or multi-line \
+                         scalar, or an unusual layout); edit it by hand".into(),
                     );
                 } else {
                     match scalar_extent(&l[from..]) {

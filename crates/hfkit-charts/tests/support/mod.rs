@@ -122,59 +122,57 @@ impl Drop for Server {
 }
 
 fn serve(conn: TcpStream, handler: Handler, log: Arc<Mutex<Vec<Req>>>) {
+    // One request per connection (`Connection: close`).
     let mut reader = BufReader::new(conn.try_clone().unwrap());
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
-            return;
-        };
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-        let req = Req {
-            method: method.to_string(),
-            target: target.to_string(),
-            headers,
-        };
-        if let Some(len) = req
-            .header("content-length")
-            .and_then(|l| l.parse::<usize>().ok())
-        {
-            let mut buf = vec![0; len];
-            let _ = reader.read_exact(&mut buf);
-        }
-        log.lock().unwrap().push(req.clone());
-        let resp = handler(&req);
-        let mut out = conn.try_clone().unwrap();
-        let mut head = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-            resp.status,
-            resp.body.len()
-        );
-        for (k, v) in &resp.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        let _ = out.write_all(head.as_bytes());
-        let _ = out.write_all(&resp.body);
-        let _ = out.flush();
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
     }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            return;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    let req = Req {
+        method: method.to_string(),
+        target: target.to_string(),
+        headers,
+    };
+    if let Some(len) = req
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        let mut buf = vec![0; len];
+        let _ = reader.read_exact(&mut buf);
+    }
+    log.lock().unwrap().push(req.clone());
+    let resp = handler(&req);
+    let mut out = conn;
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        resp.status,
+        resp.body.len()
+    );
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = out.write_all(head.as_bytes());
+    let _ = out.write_all(&resp.body);
+    let _ = out.flush();
 }
 
 /// A port nothing listens on.
