@@ -2,6 +2,7 @@
 //! release, in `needs:` order, without helmfile, helm-diff or sops. The logic lives in
 //! the `hfkit-apply` library; this binary parses flags and prints.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +45,23 @@ struct Cli {
 enum Cmd {
     /// Apply (the default when no subcommand is given).
     Apply(ApplyArgs),
+    /// What an apply would change, release by release (Secret values redacted).
+    #[command(
+        after_help = "Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error, 2 changes with --detailed-exitcode.\n\nExample:\n  kubectl hfapply diff media --env production --detailed-exitcode"
+    )]
+    Diff(DiffArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct DiffArgs {
+    #[command(flatten)]
+    select: Select,
+    /// Exit 2 when there are changes.
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Lines of context around each change.
+    #[arg(long, default_value_t = 3)]
+    context: usize,
 }
 
 /// Which releases, where.
@@ -185,7 +203,36 @@ fn kube_options(s: &Select) -> hfkit_kube::KubeOptions {
 async fn run(command: Cmd) -> Result<ExitCode> {
     match command {
         Cmd::Apply(a) => apply(a).await,
+        Cmd::Diff(d) => diff(d).await,
     }
+}
+
+async fn diff(d: DiffArgs) -> Result<ExitCode> {
+    let planned = plan::load(&target(&d.select))?;
+    for w in &planned.warnings {
+        eprintln!("warning: {w}");
+    }
+    let prepared = plan::prepare(&planned)?;
+    let opts = hfkit_apply::diff::DiffOptions {
+        kube: kube_options(&d.select),
+        helm: hfkit::helm::Helm::from_env()?,
+        state_namespace: d.select.state_namespace.clone(),
+        context: d.context,
+    };
+    let report = hfkit_apply::diff::diff_all(&planned, prepared, &opts).await?;
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    match d.select.output {
+        Output::Text => print!("{}", hfkit_apply::diff::text(&report, color)),
+        Output::Json => println!("{}", hfkit_apply::diff::json(&report)),
+        Output::Markdown => print!("{}", hfkit_apply::diff::markdown(&report)),
+    }
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else if d.detailed_exitcode && report.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn apply(a: ApplyArgs) -> Result<ExitCode> {
