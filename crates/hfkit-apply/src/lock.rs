@@ -5,7 +5,8 @@
 //! its `renewTime + leaseDurationSeconds` has passed (the holder died), take it over
 //! with an update conditioned on its `resourceVersion`, so that of two waiting applies
 //! only one wins. Otherwise poll every second until `--lock-timeout`, then fail naming
-//! the holder. While held, a background task renews it every [`RENEW_EVERY`]; a
+//! the holder. A holder on this host whose process is gone counts as expired at once.
+//! While held, a background task renews it every [`RENEW_EVERY`]; a
 //! killed apply's lock expires after [`LEASE_SECONDS`]. Releasing deletes it (only if
 //! still ours).
 
@@ -54,6 +55,9 @@ fn lease(holder: &str, acquired: Timestamp) -> Lease {
 
 fn expired(l: &Lease) -> bool {
     let Some(spec) = &l.spec else { return true };
+    if spec.holder_identity.as_deref().is_some_and(holder_is_dead) {
+        return true;
+    }
     let Some(renewed) = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()) else {
         return true;
     };
@@ -68,11 +72,28 @@ fn holder_of(l: &Lease) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Whether `holder` is a process of this host that no longer exists (a killed apply
+/// on the same machine need not wait for its lease to expire).
+fn holder_is_dead(holder: &str) -> bool {
+    let mut parts = holder.split('/');
+    let (Some(host), Some(pid)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Some(pid) = pid.strip_prefix("pid-") else {
+        return false;
+    };
+    host == hostname() && !std::path::Path::new("/proc").join(pid).exists()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// Who we are, for the Lease's holder.
 pub fn identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = hostname();
     format!(
         "{host}/pid-{}/{}",
         std::process::id(),

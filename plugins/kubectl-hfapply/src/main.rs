@@ -59,9 +59,9 @@ struct DiffArgs {
     /// Exit 2 when there are changes.
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Lines of context around each change.
-    #[arg(long, default_value_t = 3)]
-    context: usize,
+    /// Lines of context around each change (`--context` is the kube context).
+    #[arg(long, short = 'U', default_value_t = 3)]
+    unified: usize,
 }
 
 /// Which releases, where.
@@ -217,7 +217,7 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
         kube: kube_options(&d.select),
         helm: hfkit::helm::Helm::from_env()?,
         state_namespace: d.select.state_namespace.clone(),
-        context: d.context,
+        context: d.unified,
     };
     let report = hfkit_apply::diff::diff_all(&planned, prepared, &opts).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -259,4 +259,23 @@ async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5x").is_err());
+    }
 }

@@ -1,0 +1,346 @@
+//! The `kubectl-hfapply` binary against the real control plane and the real helm 3:
+//! the bundled example, exit codes, two concurrent applies, an apply killed half way.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hfkit_testcluster::{peer, ControlPlane};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kubectl-hfapply")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A helm wrapper logging its arguments to `log`, running `extra` shell first.
+fn helm_wrapper(dir: &Path, extra: &str) -> PathBuf {
+    let script = dir.join("helm");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n{extra}\nexec '{}' \"$@\"\n",
+            dir.join("log").display(),
+            peer("helm3").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("log"), "").unwrap();
+    script
+}
+
+fn helm_calls(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("log"))
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// `kubectl-hfapply ARGS` plus the connection flags (after ARGS: a subcommand comes
+/// first).
+fn cmd(cp: &ControlPlane, helm: &Path, root: &Path, state: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.args(args);
+    c.env("HELM_BIN", helm)
+        .env(
+            "SOPS_AGE_KEY_FILE",
+            workspace().join("examples/cluster-repo/demo-keys/age-demo-key.txt"),
+        )
+        .env_remove("HFAPPLY_ENV")
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig_path())
+        .arg("--state-namespace")
+        .arg(state)
+        .arg("-C")
+        .arg(root);
+    c
+}
+
+fn run(mut c: Command) -> Output {
+    let out = c.output().unwrap();
+    eprintln!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A small repository: `first` and `second` (needs first) and, apply-last, `runner`.
+fn write_repo(root: &Path, ns: &str) {
+    let chart = root.join("charts/simple");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: simple\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\ndata:\n  v: {{ .Values.v | default \"1\" | quote }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("helmfile.yaml"),
+        "helmfiles:\n  - path: helmfiles/ci/helmfile.yaml\n",
+    )
+    .unwrap();
+    let theme = root.join("helmfiles/ci");
+    std::fs::create_dir_all(theme.join("values")).unwrap();
+    std::fs::write(
+        theme.join("helmfile.yaml"),
+        format!(
+            "releases:\n- name: first\n  namespace: {ns}\n  chart: ../../charts/simple\n- name: second\n  namespace: {ns}\n  chart: ../../charts/simple\n  needs: [first]\n- name: runner\n  namespace: {ns}\n  chart: ../../charts/simple\n  labels:\n    hfapply.io/apply-last: \"true\"\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn example_repo_applies_then_noop_runs_no_helm_and_diff_is_empty() {
+    let cp = ControlPlane::shared();
+    let state = cp.new_namespace("hfa-example-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "");
+    let root = workspace().join("examples/cluster-repo");
+    let out = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &["media", "--env", "production"],
+    ));
+    assert_eq!(out.status.code(), Some(0));
+    let table = stdout(&out);
+    assert!(table.starts_with("RELEASE"), "{table}");
+    assert!(
+        table.contains("plex") && table.contains("installed"),
+        "{table}"
+    );
+    assert_eq!(helm_calls(tmp.path()), 1);
+
+    let start = Instant::now();
+    let out = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &["media", "--env", "production", "-o", "json"],
+    ));
+    eprintln!("no-op apply of the example: {:?}", start.elapsed());
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["results"][0]["outcome"], "unchanged");
+    assert_eq!(helm_calls(tmp.path()), 1, "the no-op ran helm");
+
+    let out = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &[
+            "diff",
+            "media",
+            "--env",
+            "production",
+            "--detailed-exitcode",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(0), "diff after apply is not empty");
+    assert!(stdout(&out).contains("no changes"));
+}
+
+#[test]
+fn exit_codes_and_markdown() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-exit");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    // Changes pending: diff exits 2 with --detailed-exitcode, 0 without.
+    let out = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &["diff", "ci", "--detailed-exitcode", "-o", "markdown"],
+    ));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("| first | ci |"));
+    assert_eq!(
+        run(cmd(cp, &helm, &root, &state, &["diff", "ci"]))
+            .status
+            .code(),
+        Some(0)
+    );
+    // A bad input: one line, exit 1, nothing applied.
+    let bad = run(cmd(cp, &helm, &root, &state, &["nope"]));
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        stderr(&bad).trim(),
+        "Error: theme `nope` not found (themes: ci)"
+    );
+    assert_eq!(
+        helm_calls(tmp.path()),
+        6,
+        "only the diffs ran helm (template, 3 releases x 2)"
+    );
+    let out = run(cmd(cp, &helm, &root, &state, &["ci", "-o", "markdown"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains(&format!("| runner | ci | {ns} | installed |")),
+        "{}",
+        stdout(&out)
+    );
+    // A release failing: exit 1, the others still reported.
+    std::fs::write(
+        root.join("charts/simple/templates/bad.yaml"),
+        "{{ if .Values.boom }}{{ fail \"boom\" }}{{ end }}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("helmfiles/ci/values/second")).unwrap();
+    std::fs::write(
+        root.join("helmfiles/ci/values/second/common.yaml"),
+        "boom: true\n",
+    )
+    .unwrap();
+    let out = run(cmd(cp, &helm, &root, &state, &["ci"]));
+    assert_eq!(out.status.code(), Some(1));
+    let table = stdout(&out);
+    assert!(
+        table.contains("failed: helm upgrade --install second failed"),
+        "{table}"
+    );
+    assert!(
+        table.contains("first") && table.contains("runner"),
+        "{table}"
+    );
+}
+
+#[test]
+fn second_concurrent_apply_waits_or_times_out() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-lock");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    // Every helm upgrade takes 3 s: the first apply holds the lock for ~9 s.
+    let helm = helm_wrapper(tmp.path(), "case \"$*\" in upgrade*) sleep 3;; esac");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let mut first = cmd(cp, &helm, &root, &state, &["ci", "--concurrency", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let timed_out = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &["ci", "--lock-timeout", "1s"],
+    ));
+    assert_eq!(timed_out.status.code(), Some(1));
+    let msg = stderr(&timed_out);
+    assert!(
+        msg.contains("another apply holds the cluster lock") && msg.contains("pid-"),
+        "{msg}"
+    );
+    let waited = run(cmd(
+        cp,
+        &helm,
+        &root,
+        &state,
+        &["ci", "--lock-timeout", "2m"],
+    ));
+    assert_eq!(waited.status.code(), Some(0));
+    assert!(stderr(&waited).contains("waiting for the cluster lock held by"));
+    // The waiting apply saw the first one's work: all unchanged.
+    assert!(
+        !stdout(&waited).contains("installed"),
+        "{}",
+        stdout(&waited)
+    );
+    let first = first.wait_with_output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+}
+
+#[test]
+fn apply_killed_during_apply_last_release_resumes_and_converges() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-kill");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    // The apply-last release's helm takes 4 s: the window in which we kill the apply
+    // (as a self-hosted runner upgrading itself gets killed).
+    let helm = helm_wrapper(
+        tmp.path(),
+        "case \"$*\" in *upgrade*runner*) sleep 4;; esac",
+    );
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let mut child = cmd(cp, &helm, &root, &state, &["ci"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(tmp.path().join("log"))
+        .unwrap()
+        .contains("runner")
+    {
+        assert!(Instant::now() < deadline, "runner never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    let killed = child.wait_with_output().unwrap();
+    let progress = String::from_utf8_lossy(&killed.stderr);
+    eprintln!("killed run:\n{progress}");
+    // Everything else was done (and said so) before the apply-last release started.
+    assert!(progress.contains("ci/first: installed") && progress.contains("ci/second: installed"));
+    assert!(progress.contains("apply-last"));
+    // Let the detached helm finish or not: either way the re-run converges.
+    let again = run(cmd(cp, &helm, &root, &state, &["ci", "-o", "json"]));
+    assert_eq!(again.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    let outcome = |name: &str| {
+        json["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["release"] == name)
+            .unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome("first"), "unchanged");
+    assert_eq!(outcome("second"), "unchanged");
+    assert!(["installed", "upgraded"].contains(&outcome("runner").as_str()));
+    let last = run(cmd(cp, &helm, &root, &state, &["ci", "-o", "json"]));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&last)).unwrap();
+    assert!(json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["outcome"] == "unchanged"));
+}
