@@ -242,7 +242,7 @@ fn second_concurrent_apply_waits_or_times_out() {
     let helm = helm_wrapper(tmp.path(), "case \"$*\" in upgrade*) sleep 3;; esac");
     let root = tmp.path().join("repo");
     write_repo(&root, &ns);
-    let mut first = cmd(cp, &helm, &root, &state, &["ci", "--concurrency", "1"])
+    let first = cmd(cp, &helm, &root, &state, &["ci", "--concurrency", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
