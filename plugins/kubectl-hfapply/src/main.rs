@@ -50,6 +50,19 @@ enum Cmd {
         after_help = "Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error, 2 changes with --detailed-exitcode.\n\nExample:\n  kubectl hfapply diff media --env production --detailed-exitcode"
     )]
     Diff(DiffArgs),
+    /// Per release: deployed revision, last apply, in sync with the repository or not
+    /// (by fingerprint; runs no helm).
+    Status(StatusArgs),
+    /// Checks without a cluster: needs problems, hostPath volumes, stateful workloads
+    /// without persistent volume claims (renders each chart with `helm template`).
+    #[command(after_help = "Exit codes: 0 no problems, 1 problems found or error.")]
+    Lint(StatusArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct StatusArgs {
+    #[command(flatten)]
+    select: Select,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -204,15 +217,52 @@ async fn run(command: Cmd) -> Result<ExitCode> {
     match command {
         Cmd::Apply(a) => apply(a).await,
         Cmd::Diff(d) => diff(d).await,
+        Cmd::Status(s) => status(s).await,
+        Cmd::Lint(s) => lint(s),
     }
 }
 
-async fn diff(d: DiffArgs) -> Result<ExitCode> {
-    let planned = plan::load(&target(&d.select))?;
+fn load(select: &Select) -> Result<(plan::Planned, Vec<plan::Prepared>)> {
+    let planned = plan::load(&target(select))?;
     for w in &planned.warnings {
         eprintln!("warning: {w}");
     }
     let prepared = plan::prepare(&planned)?;
+    Ok((planned, prepared))
+}
+
+async fn status(s: StatusArgs) -> Result<ExitCode> {
+    let (planned, prepared) = load(&s.select)?;
+    let statuses = hfkit_apply::status::status_all(
+        &planned,
+        &prepared,
+        &kube_options(&s.select),
+        &s.select.state_namespace,
+    )
+    .await?;
+    match s.select.output {
+        Output::Json => println!("{}", hfkit_apply::status::json(&statuses)),
+        Output::Text | Output::Markdown => print!("{}", hfkit_apply::status::text(&statuses)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lint(s: StatusArgs) -> Result<ExitCode> {
+    let (planned, prepared) = load(&s.select)?;
+    let findings = hfkit_apply::lint::lint(&planned, &prepared, &hfkit::helm::Helm::from_env()?);
+    match s.select.output {
+        Output::Json => println!("{}", hfkit_apply::lint::json(&findings)),
+        Output::Text | Output::Markdown => print!("{}", hfkit_apply::lint::text(&findings)),
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn diff(d: DiffArgs) -> Result<ExitCode> {
+    let (planned, prepared) = load(&d.select)?;
     let opts = hfkit_apply::diff::DiffOptions {
         kube: kube_options(&d.select),
         helm: hfkit::helm::Helm::from_env()?,
@@ -236,11 +286,7 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
 }
 
 async fn apply(a: ApplyArgs) -> Result<ExitCode> {
-    let planned = plan::load(&target(&a.select))?;
-    for w in &planned.warnings {
-        eprintln!("warning: {w}");
-    }
-    let prepared = plan::prepare(&planned)?;
+    let (planned, prepared) = load(&a.select)?;
     let helm = hfkit::helm::Helm::from_env()?;
     let mut opts = RunOptions::new(kube_options(&a.select), helm);
     opts.concurrency = a.concurrency;
