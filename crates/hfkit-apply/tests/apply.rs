@@ -230,3 +230,59 @@ fn report_formats_list_every_release() {
     assert!(text.lines().next().unwrap().starts_with("RELEASE"));
     assert!(text.contains("2 release(s): 2 installed"), "{text}");
 }
+
+/// A generated repository of 5 themes x 10 releases (each needing the previous one,
+/// one in five with an encrypted layer and a raw manifest): first apply, then a no-op
+/// that runs no helm at all.
+#[test]
+fn generated_repo_of_50_releases_noop_runs_no_helm() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-gen");
+    let repo = TestRepo::new("basic", &ns);
+    let mut master = String::from("helmfiles:\n");
+    for t in 0..5 {
+        master.push_str(&format!("  - path: helmfiles/t{t}/helmfile.yaml\n"));
+        let mut hf = String::from("releases:\n");
+        for r in 0..10 {
+            hf.push_str(&format!(
+                "- name: t{t}r{r}\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n"
+            ));
+            if r > 0 {
+                hf.push_str(&format!("  needs: [t{t}r{}]\n", r - 1));
+            }
+            repo.write(
+                &format!("helmfiles/t{t}/values/t{t}r{r}/common.yaml"),
+                &format!("greeting: hello-{t}-{r}\n"),
+            );
+            if r % 5 == 0 {
+                repo.write_encrypted(
+                    &format!("helmfiles/t{t}/values/t{t}r{r}/common.secrets.yaml"),
+                    &format!("password: p-{t}-{r}\n"),
+                );
+                repo.write(
+                    &format!("helmfiles/t{t}/values/t{t}r{r}/raw/cm.post.yaml"),
+                    &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: raw-t{t}r{r}\n"),
+                );
+            }
+        }
+        repo.write(&format!("helmfiles/t{t}/helmfile.yaml"), &hf);
+    }
+    repo.write("helmfile.yaml", &master);
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let mut target = repo.target(&[]);
+    target.all = true;
+    let t = Instant::now();
+    let first = apply(&target, &opts);
+    eprintln!("first apply of 50 releases: {:?}", t.elapsed());
+    assert!(first.results.iter().all(|r| r.outcome.as_str() == "installed"));
+    assert_eq!(first.results.len(), 50);
+    assert_eq!(helm.calls().len(), 50);
+    helm.reset();
+    let t = Instant::now();
+    let second = apply(&target, &opts);
+    let noop = t.elapsed();
+    eprintln!("no-op apply of 50 releases (plan, decrypt, fingerprint, 2 reads each): {noop:?}");
+    assert!(second.results.iter().all(|r| r.outcome.as_str() == "unchanged"));
+    assert!(helm.calls().is_empty());
+}
