@@ -11,6 +11,8 @@
 //! - [`render`]: the report as text, JSON or a Markdown PR body;
 //! - [`time`]: dates and durations.
 
+#![deny(missing_docs)]
+
 pub mod edit;
 pub mod index;
 pub mod render;
