@@ -11,6 +11,7 @@
 //! - [`cluster`]: the cluster-side state: the `hfapply-system` namespace, the
 //!   fingerprint key, per-release records, helm release revisions.
 //! - [`lock`]: one apply at a time per cluster (a `coordination.k8s.io` Lease).
+//! - [`kubeconfig`]: sops- or PGP-encrypted kubeconfigs, decrypted in memory.
 //! - [`run`]: applying one release (pre raw manifests, `helm upgrade --install`, post
 //!   raw manifests) and a whole plan, wave by wave.
 //! - [`diff`]: what an apply would change, per release.
@@ -22,6 +23,7 @@
 pub mod cluster;
 pub mod diff;
 pub mod fingerprint;
+pub mod kubeconfig;
 pub mod lint;
 pub mod lock;
 pub mod plan;

@@ -275,7 +275,10 @@ fn generated_repo_of_50_releases_noop_runs_no_helm() {
     let t = Instant::now();
     let first = apply(&target, &opts);
     eprintln!("first apply of 50 releases: {:?}", t.elapsed());
-    assert!(first.results.iter().all(|r| r.outcome.as_str() == "installed"));
+    assert!(first
+        .results
+        .iter()
+        .all(|r| r.outcome.as_str() == "installed"));
     assert_eq!(first.results.len(), 50);
     assert_eq!(helm.calls().len(), 50);
     helm.reset();
@@ -283,6 +286,9 @@ fn generated_repo_of_50_releases_noop_runs_no_helm() {
     let second = apply(&target, &opts);
     let noop = t.elapsed();
     eprintln!("no-op apply of 50 releases (plan, decrypt, fingerprint, 2 reads each): {noop:?}");
-    assert!(second.results.iter().all(|r| r.outcome.as_str() == "unchanged"));
+    assert!(second
+        .results
+        .iter()
+        .all(|r| r.outcome.as_str() == "unchanged"));
     assert!(helm.calls().is_empty());
 }

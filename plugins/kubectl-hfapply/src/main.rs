@@ -101,7 +101,8 @@ struct Select {
     /// Repository root (the directory of the master helmfile.yaml).
     #[arg(long, short = 'C', default_value = ".")]
     dir: PathBuf,
-    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config).
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config); a sops-encrypted one
+    /// (`kubeconfig.sops.yaml`) or a PGP one (`.gpg`, `.asc`) is decrypted in memory.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Kube context.
@@ -205,12 +206,14 @@ fn target(s: &Select) -> Target {
     }
 }
 
-fn kube_options(s: &Select) -> hfkit_kube::KubeOptions {
-    hfkit_kube::KubeOptions {
+/// The connection flags; an encrypted `--kubeconfig` is decrypted into memory, which
+/// lives as long as the returned value.
+fn kube_options(s: &Select) -> Result<hfkit_apply::kubeconfig::Access> {
+    Ok(hfkit_apply::kubeconfig::open(hfkit_kube::KubeOptions {
         kubeconfig: s.kubeconfig.clone(),
         context: s.context.clone(),
         namespace: None,
-    }
+    })?)
 }
 
 async fn run(command: Cmd) -> Result<ExitCode> {
@@ -233,10 +236,11 @@ fn load(select: &Select) -> Result<(plan::Planned, Vec<plan::Prepared>)> {
 
 async fn status(s: StatusArgs) -> Result<ExitCode> {
     let (planned, prepared) = load(&s.select)?;
+    let access = kube_options(&s.select)?;
     let statuses = hfkit_apply::status::status_all(
         &planned,
         &prepared,
-        &kube_options(&s.select),
+        &access.kube,
         &s.select.state_namespace,
     )
     .await?;
@@ -263,8 +267,9 @@ fn lint(s: StatusArgs) -> Result<ExitCode> {
 
 async fn diff(d: DiffArgs) -> Result<ExitCode> {
     let (planned, prepared) = load(&d.select)?;
+    let access = kube_options(&d.select)?;
     let opts = hfkit_apply::diff::DiffOptions {
-        kube: kube_options(&d.select),
+        kube: access.kube.clone(),
         helm: hfkit::helm::Helm::from_env()?,
         state_namespace: d.select.state_namespace.clone(),
         context: d.unified,
@@ -288,7 +293,8 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
 async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     let (planned, prepared) = load(&a.select)?;
     let helm = hfkit::helm::Helm::from_env()?;
-    let mut opts = RunOptions::new(kube_options(&a.select), helm);
+    let access = kube_options(&a.select)?;
+    let mut opts = RunOptions::new(access.kube.clone(), helm);
     opts.concurrency = a.concurrency;
     opts.dry_run = a.dry_run.is_some();
     opts.force = a.force;

@@ -43,6 +43,10 @@ fn helm_calls(dir: &Path) -> usize {
 /// `kubectl-hfapply ARGS` plus the connection flags (after ARGS: a subcommand comes
 /// first).
 fn cmd(cp: &ControlPlane, helm: &Path, root: &Path, state: &str, args: &[&str]) -> Command {
+    cmd_with(cp.kubeconfig_path(), helm, root, state, args)
+}
+
+fn cmd_with(kubeconfig: &Path, helm: &Path, root: &Path, state: &str, args: &[&str]) -> Command {
     let mut c = Command::new(bin());
     c.args(args);
     c.env("HELM_BIN", helm)
@@ -52,7 +56,7 @@ fn cmd(cp: &ControlPlane, helm: &Path, root: &Path, state: &str, args: &[&str]) 
         )
         .env_remove("HFAPPLY_ENV")
         .arg("--kubeconfig")
-        .arg(cp.kubeconfig_path())
+        .arg(kubeconfig)
         .arg("--state-namespace")
         .arg(state)
         .arg("-C")
@@ -343,4 +347,63 @@ fn apply_killed_during_apply_last_release_resumes_and_converges() {
         .unwrap()
         .iter()
         .all(|r| r["outcome"] == "unchanged"));
+}
+
+#[test]
+fn sops_encrypted_kubeconfig_is_decrypted_in_memory() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-kcfg");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let encrypted = tmp.path().join("kubeconfig.sops.yaml");
+    let out = Command::new(peer("sops"))
+        .args([
+            "--encrypt",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "--age",
+            "age1qgamc7jrgth9j65rmnneue3jrr46d7fv0f5jr2khzwdsyzqmq5qsfcugpw",
+        ])
+        .arg(cp.kubeconfig_path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&encrypted, &out.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ENC["));
+    // helm (a separate process) reaches the cluster through the same decrypted copy.
+    let out = run(cmd_with(&encrypted, &helm, &root, &state, &["ci"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("3 installed"), "{}", stdout(&out));
+    assert!(std::fs::read_to_string(tmp.path().join("log"))
+        .unwrap()
+        .contains("--kubeconfig /proc/self/fd/"));
+    let out = run(cmd_with(
+        &encrypted,
+        &helm,
+        &root,
+        &state,
+        &["status", "ci"],
+    ));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).matches("in-sync").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+    // Without the key: one line, nothing applied.
+    let mut no_key = cmd_with(&encrypted, &helm, &root, &state, &["ci"]);
+    no_key.env("SOPS_AGE_KEY_FILE", "/nonexistent");
+    let out = run(no_key);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
 }
