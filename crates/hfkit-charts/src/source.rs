@@ -49,7 +49,8 @@ impl Source {
     }
 }
 
-/// Registry credentials by host (`registry.example.com:5000`).
+/// Credentials by host (`registry.example.com:5000`): basic auth for OCI registries
+/// (and their token services) and for classic repositories' `index.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     hosts: BTreeMap<String, (String, String)>,
@@ -256,6 +257,13 @@ fn json_body(resp: &mut ureq::http::Response<ureq::Body>) -> Result<serde_json::
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
+/// `host[:port]` of a URL.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    host.rsplit('@').next().unwrap_or(host).to_string()
+}
+
 /// Largest index accepted (the biggest public ones are ~30 MB).
 const MAX_BODY: u64 = 256 * 1024 * 1024;
 
@@ -277,10 +285,12 @@ pub fn fetch(source: &Source, opts: &FetchOptions) -> Result<Listing, SourceErro
 /// Fetches and parses `<base>/index.yaml`.
 pub fn fetch_index(base: &str, opts: &FetchOptions) -> Result<ChartIndex, SourceError> {
     let url = format!("{}/index.yaml", base.trim_end_matches('/'));
-    let mut resp = agent(opts)
-        .get(&url)
-        .call()
-        .map_err(|e| transport(&url, e))?;
+    let mut req = agent(opts).get(&url);
+    if let Some((u, p)) = opts.credentials.get(&url_host(&url)) {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req = req.header("Authorization", &format!("Basic {basic}"));
+    }
+    let mut resp = req.call().map_err(|e| transport(&url, e))?;
     let status = resp.status().as_u16();
     if status != 200 {
         return Err(SourceError::Status {
@@ -288,7 +298,8 @@ pub fn fetch_index(base: &str, opts: &FetchOptions) -> Result<ChartIndex, Source
             status,
             hint: match status {
                 401 | 403 => {
-                    " (repository credentials are not supported for index repositories yet)".into()
+                    " (not authorised: set HFAPPLY_REGISTRY_HOST/USERNAME/PASSWORD for this host)"
+                        .into()
                 }
                 404 => " (no index.yaml there: check the repository url)".into(),
                 _ => String::new(),

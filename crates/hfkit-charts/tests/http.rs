@@ -437,3 +437,91 @@ fn bad_input_is_a_clear_error_and_touches_nothing() {
         "{j:?}"
     );
 }
+
+#[test]
+fn repositories_are_fetched_in_parallel_with_a_timeout_and_credentials() {
+    use std::time::{Duration, Instant};
+    let index = index_yaml("http://x", &[("plex", many_versions(1))]);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:pw")
+    );
+    let server = Server::start(move |req| match req.path() {
+        "/slow1/index.yaml" | "/slow2/index.yaml" | "/slow3/index.yaml" => {
+            std::thread::sleep(Duration::from_millis(700));
+            Resp::ok(index.clone())
+        }
+        "/hang/index.yaml" => {
+            std::thread::sleep(Duration::from_secs(5));
+            Resp::ok(index.clone())
+        }
+        "/private/index.yaml" if req.header("authorization") == Some(basic.as_str()) => {
+            Resp::ok(index.clone())
+        }
+        "/private/index.yaml" => Resp::status(401),
+        _ => Resp::status(404),
+    });
+    let mut text = String::from("repositories:\n");
+    for r in ["slow1", "slow2", "slow3", "hang", "private"] {
+        text.push_str(&format!("- name: {r}\n  url: {}/{r}\n", server.url()));
+    }
+    text.push_str("releases:\n");
+    for r in ["slow1", "slow2", "slow3", "hang", "private"] {
+        text.push_str(&format!(
+            "- name: {r}\n  chart: {r}/plex\n  version: 1.0.0\n"
+        ));
+    }
+    let repo = TestRepo::new(&[("media", &text)]);
+    let mut req = request(&repo, Scope::All);
+    req.fetch.timeout = Duration::from_millis(1500);
+    let t = Instant::now();
+    let report = run(&req).unwrap();
+    let took = t.elapsed();
+    // Three 0.7 s repositories and a hanging one: in parallel, bounded by the timeout.
+    // One after the other they would take at least 3.6 s.
+    assert!(took < Duration::from_millis(3200), "{took:?}");
+    let out = render::text(&report);
+    let by = |n: &str| report.entries.iter().find(|e| e.release == n).unwrap();
+    for n in ["slow1", "slow2", "slow3"] {
+        assert_eq!(by(n).to.as_deref(), Some("1.12.3"), "{out}");
+    }
+    assert_eq!(by("hang").status, Status::Failed, "{out}");
+    assert!(
+        by("hang").notes[0].to_lowercase().contains("timeout"),
+        "{out}"
+    );
+    assert!(
+        by("private").notes[0].contains("HTTP 401 (not authorised"),
+        "{out}"
+    );
+    assert_eq!(report.exit_code(), EXIT_PARTIAL);
+
+    // With credentials for the host, the private repository answers.
+    let mut req = request(
+        &repo,
+        Scope::Release {
+            theme: "media".into(),
+            release: "private".into(),
+        },
+    );
+    req.fetch.credentials.insert(&server.addr, "ci", "pw");
+    let report = run(&req).unwrap();
+    assert_eq!(
+        report.entries[0].to.as_deref(),
+        Some("1.12.3"),
+        "{}",
+        render::text(&report)
+    );
+}
+
+#[test]
+fn the_bundled_example_has_only_a_local_chart() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster-repo");
+    let mut req = Request::new(&root, Scope::All);
+    req.dry_run = true;
+    let report = run(&req).unwrap();
+    assert_eq!(report.exit_code(), EXIT_NOTHING);
+    assert_eq!(report.entries[0].release, "plex");
+    assert_eq!(report.entries[0].status, Status::Skipped);
+    assert!(report.entries[0].notes[0].contains("local chart `../../charts/plex`"));
+}

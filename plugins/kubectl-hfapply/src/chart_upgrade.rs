@@ -75,6 +75,9 @@ pub struct UpgradeArgs {
     /// With --version: do not check that the repository has it.
     #[arg(long)]
     pub no_verify: bool,
+    /// With --latest: hold back versions published less than this long ago.
+    #[arg(long, value_name = "AGE", conflicts_with = "version")]
+    pub min_age: Option<String>,
     /// Shared flags.
     #[command(flatten)]
     pub common: Common,
@@ -158,8 +161,19 @@ pub fn run_upgrade(args: &UpgradeArgs) -> Result<ExitCode> {
         (None, true) => Target::Latest,
         _ => bail!("give either --version X or --latest"),
     };
+    req.min_age_secs = min_age(args.min_age.as_deref())?;
     let report = upgrade::run(&req)?;
     Ok(print(&report, args.common.output))
+}
+
+fn min_age(arg: Option<&str>) -> Result<Option<u64>> {
+    match arg {
+        None => Ok(None),
+        Some(a) => match hfkit_charts::time::parse_duration(a) {
+            Some(s) => Ok(Some(s)),
+            None => bail!("--min-age `{a}`: expected a duration such as 3d, 12h, 1w"),
+        },
+    }
 }
 
 /// Runs `kubectl hfapply autoupgrade`.
@@ -173,13 +187,7 @@ pub fn run_autoupgrade(args: &AutoupgradeArgs) -> Result<ExitCode> {
     };
     let mut req = request(&args.common, scope);
     req.selectors = args.selectors.clone();
-    req.min_age_secs = match &args.min_age {
-        None => None,
-        Some(a) => match hfkit_charts::time::parse_duration(a) {
-            Some(s) => Some(s),
-            None => bail!("--min-age `{a}`: expected a duration such as 3d, 12h, 1w"),
-        },
-    };
+    req.min_age_secs = min_age(args.min_age.as_deref())?;
     let report = upgrade::run(&req)?;
     Ok(print(&report, args.common.output))
 }
