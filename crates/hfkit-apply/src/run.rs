@@ -56,6 +56,9 @@ pub struct RunOptions {
     pub state_namespace: String,
     /// Called with each progress line (`media/plex: upgraded (2.1s)`).
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Set (by a Ctrl-C handler, say) to start no further release; running ones
+    /// finish and the report lists the rest as skipped.
+    pub interrupted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunOptions {
@@ -71,6 +74,7 @@ impl RunOptions {
             lock_timeout: Duration::from_secs(300),
             state_namespace: cluster::STATE_NAMESPACE.into(),
             progress: Arc::new(|line| eprintln!("{line}")),
+            interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 }
@@ -250,24 +254,23 @@ async fn run_locked(
                 if let Some(why) = skip {
                     (opts.progress)(&format!("{}: skipped ({why})", p.label()));
                     not_ok.insert(node);
-                    results.insert(
-                        node,
-                        ReleaseResult {
-                            theme: p.theme.clone(),
-                            release: p.name.clone(),
-                            namespace: namespace_of(&ctx.conn, &p),
-                            outcome: Outcome::Skipped,
-                            duration_ms: 0,
-                            detail: Some(why),
-                            raw_changes: 0,
-                        },
-                    );
+                    results.insert(node, skipped(&ctx.conn, &p, why));
                     continue;
                 }
                 let ctx = ctx.clone();
                 let sem = semaphore.clone();
                 tasks.spawn(async move {
                     let _permit = sem.acquire_owned().await;
+                    // Waiting for a slot may outlast an interruption.
+                    if ctx
+                        .opts
+                        .interrupted
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        let why = "interrupted before it started".to_string();
+                        (ctx.opts.progress)(&format!("{}: skipped ({why})", p.label()));
+                        return (node, skipped(&ctx.conn, &p, why));
+                    }
                     (node, apply_release(&ctx, &p).await)
                 });
             }
@@ -290,6 +293,18 @@ async fn run_locked(
         dry_run: opts.dry_run,
         duration_ms: 0,
     })
+}
+
+fn skipped(conn: &Connection, p: &Prepared, why: String) -> ReleaseResult {
+    ReleaseResult {
+        theme: p.theme.clone(),
+        release: p.name.clone(),
+        namespace: namespace_of(conn, p),
+        outcome: Outcome::Skipped,
+        duration_ms: 0,
+        detail: Some(why),
+        raw_changes: 0,
+    }
 }
 
 fn namespace_of(conn: &Connection, p: &Prepared) -> String {

@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,10 +169,22 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n * mult))
 }
 
+/// Set by the first Ctrl-C: no further release starts.
+static INTERRUPTED: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
-    // helm runs in its own process group and finishes what it started; we wait for it
-    // rather than dying first (the next run converges either way).
-    let _ = ctrlc::set_handler(|| {});
+    // The first Ctrl-C starts no further release: helm runs in its own process group
+    // and finishes what it started, and the report says what changed. A second one
+    // exits at once (the next run converges from wherever this one stopped).
+    let flag = INTERRUPTED
+        .get_or_init(|| Arc::new(AtomicBool::new(false)))
+        .clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: finishing the releases under way, starting no others (Ctrl-C again to exit now)");
+    });
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -302,11 +315,15 @@ async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     opts.lock_timeout = a.lock_timeout;
     opts.state_namespace = a.select.state_namespace.clone();
     opts.progress = Arc::new(|line| eprintln!("{line}"));
+    if let Some(flag) = INTERRUPTED.get() {
+        opts.interrupted = flag.clone();
+    }
     let report = apply_all(&planned, prepared, &opts)
         .await
         .context("apply")?;
     print!("{}", report::render(&report, a.select.output.into()));
-    Ok(if report.failed() {
+    let interrupted = INTERRUPTED.get().is_some_and(|f| f.load(Ordering::SeqCst));
+    Ok(if report.failed() || interrupted {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

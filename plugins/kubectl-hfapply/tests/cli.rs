@@ -407,3 +407,62 @@ fn sops_encrypted_kubeconfig_is_decrypted_in_memory() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
 }
+
+#[test]
+fn ctrl_c_finishes_running_release_and_reports_the_rest_as_skipped() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-int");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "case \"$*\" in *upgrade*first*) sleep 3;; esac");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let child = cmd(cp, &helm, &root, &state, &["ci", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(tmp.path().join("log"))
+        .unwrap()
+        .contains("first")
+    {
+        assert!(Instant::now() < deadline, "first never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<(String, String)> = json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["release"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("first".to_string(), "installed".to_string()),
+            ("second".to_string(), "skipped".to_string()),
+            ("runner".to_string(), "skipped".to_string())
+        ]
+    );
+    let again = run(cmd(cp, &helm, &root, &state, &["ci"]));
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        stdout(&again).contains("1 unchanged, 2 installed"),
+        "{}",
+        stdout(&again)
+    );
+}
