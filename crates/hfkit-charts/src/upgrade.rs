@@ -421,24 +421,7 @@ pub fn run(req: &Request) -> Result<Report, UpgradeError> {
         .filter(|w| w.entry.status == Status::UpToDate)
         .filter_map(|w| w.chart.as_ref().map(|c| c.0.clone()))
         .collect();
-    let listings: BTreeMap<Source, Result<Listing, SourceError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = sources
-            .iter()
-            .map(|src| (src.clone(), s.spawn(|| source::fetch(src, &req.fetch))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|(src, h)| {
-                let r = h.join().unwrap_or_else(|_| {
-                    Err(SourceError::Transport {
-                        url: src.display(),
-                        message: "the fetching thread panicked".into(),
-                    })
-                });
-                (src, r)
-            })
-            .collect()
-    });
+    let listings = fetch_all(&sources, &req.fetch);
     let repository_errors: Vec<String> = listings
         .values()
         .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
@@ -502,7 +485,45 @@ pub fn run(req: &Request) -> Result<Report, UpgradeError> {
     })
 }
 
+/// At most this many repositories are asked at once.
+const PARALLEL_FETCHES: usize = 8;
+
+/// Fetches every source once, [`PARALLEL_FETCHES`] at a time.
+fn fetch_all(
+    sources: &BTreeSet<Source>,
+    opts: &FetchOptions,
+) -> BTreeMap<Source, Result<Listing, SourceError>> {
+    let list: Vec<&Source> = sources.iter().collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL_FETCHES.min(list.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(src) = list.get(i) else { break };
+                let r = source::fetch(src, opts);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((*src).clone(), r);
+            });
+        }
+    });
+    let mut out = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    for src in sources {
+        out.entry(src.clone()).or_insert_with(|| {
+            Err(SourceError::Transport {
+                url: src.display(),
+                message: "the fetching thread stopped unexpectedly".into(),
+            })
+        });
+    }
+    out
+}
+
 fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
+    // Write through a symlinked helmfile to the file it points to.
+    let file = &file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
     let tmp = file.with_extension("yaml.hfapply-tmp");
     std::fs::write(&tmp, text)?;
     if let Ok(meta) = std::fs::metadata(file) {
