@@ -7,7 +7,7 @@
 //! - [`version`]: lenient chart versions, constraints, and the choice of the newest
 //!   stable version (prereleases, minimum age);
 //! - [`edit`]: source-preserving edits of a release's `version:` in a helmfile;
-//! - [`upgrade`]: a whole run over a repository, and its [`Report`](upgrade::Report);
+//! - [`upgrade`]: a whole run over a repository, and its [`Report`];
 //! - [`render`]: the report as text, JSON or a Markdown PR body;
 //! - [`time`]: dates and durations.
 

@@ -135,7 +135,12 @@ pub fn markdown(r: &Report) -> String {
                 let _ = writeln!(out, "- {c}");
             }
             if let Some(l) = link(e) {
-                let _ = writeln!(out, "- Changelog / source: {l}");
+                let what = if details.and_then(|d| d.changelog.as_deref()) == Some(l) {
+                    "Changelog"
+                } else {
+                    "Source"
+                };
+                let _ = writeln!(out, "- {what}: {l}");
             }
             for n in &e.notes {
                 let _ = writeln!(out, "- Note: {n}");
