@@ -525,3 +525,41 @@ fn the_bundled_example_has_only_a_local_chart() {
     assert_eq!(report.entries[0].status, Status::Skipped);
     assert!(report.entries[0].notes[0].contains("local chart `../../charts/plex`"));
 }
+
+#[test]
+fn label_constraints_and_pin_markers() {
+    let server = repos();
+    let text = format!(
+        "repositories:\n- name: stable\n  url: {}/stable\ncommonLabels:\n  team: media\nreleases:\n- name: plex\n  chart: stable/plex\n  version: 2.0.1\n  labels:\n    hfapply.io/version-constraint: \"~2.0 || ~2.1\"\n- name: jellyfin\n  chart: stable/jellyfin\n  version: 1.0.0 # hfapply: pin\n- name: radarr\n  chart: stable/radarr   # hfapply: ^1\n",
+        server.url()
+    );
+    let repo = TestRepo::new(&[("media", &text)]);
+    let report = run(&request(&repo, Scope::All)).unwrap();
+    let by = |n: &str| report.entries.iter().find(|e| e.release == n).unwrap();
+    assert_eq!(by("plex").to.as_deref(), Some("2.1.3"));
+    assert!(by("plex").notes[0].contains("outside the constraint `~2.0 || ~2.1`"));
+    assert_eq!(by("jellyfin").status, Status::Skipped);
+    assert_eq!(by("jellyfin").notes[0], "pinned: `# hfapply: pin`");
+    assert_eq!(by("radarr").to.as_deref(), Some("1.12.3"));
+    assert_eq!(
+        repo.read("media"),
+        text.replace("version: 2.0.1", "version: 2.1.3").replace(
+            "  chart: stable/radarr   # hfapply: ^1\n",
+            "  chart: stable/radarr   # hfapply: ^1\n  version: 1.12.3\n"
+        )
+    );
+    // `upgrade --latest` names the release: the pin does not apply, constraints do.
+    let mut req = request(
+        &repo,
+        Scope::Release {
+            theme: "media".into(),
+            release: "jellyfin".into(),
+        },
+    );
+    req.honour_opt_out = false;
+    let report = run(&req).unwrap();
+    assert_eq!(report.entries[0].to.as_deref(), Some("3.12.3"));
+    assert!(repo
+        .read("media")
+        .contains("  version: 3.12.3 # hfapply: pin\n"));
+}
