@@ -4,8 +4,9 @@
 //! every theme (so needs across themes resolve), keeps the releases of the named
 //! themes that match the selectors (plus what they need with `--include-needs`, plus
 //! only those whose files changed with `--changed-since`), and cuts them into waves.
-//! Releases labelled [`APPLY_LAST_LABEL`]`: "true"` (and whatever needs them) go into
-//! a final phase after every other release.
+//! `installed: false` releases come first, dependents before what they need. Releases
+//! labelled [`APPLY_LAST_LABEL`]`: "true"` (and whatever needs them) go into a final
+//! phase after every other release.
 //!
 //! [`prepare`] then reads every input of every planned release — merged values with
 //! decrypted secrets, raw manifests, the chart — before anything is applied, so that
@@ -59,6 +60,9 @@ pub struct Planned {
     pub graph: Graph,
     /// Environment.
     pub env: String,
+    /// Waves of `installed: false` releases, dependents first: removed before
+    /// anything is installed or upgraded, as helmfile deletes them.
+    pub removals: Plan,
     /// Waves of ordinary releases.
     pub plan: Plan,
     /// Waves of the final phase ([`APPLY_LAST_LABEL`]).
@@ -70,9 +74,10 @@ pub struct Planned {
 impl Planned {
     /// Every planned node, ordinary waves first.
     pub fn nodes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.plan
+        self.removals
             .waves
             .iter()
+            .chain(self.plan.waves.iter())
             .chain(self.last.waves.iter())
             .flatten()
             .copied()
@@ -150,8 +155,19 @@ pub fn load(target: &Target) -> Result<Planned> {
             last.insert(i);
         }
     }
-    let first: BTreeSet<usize> = picked.difference(&last).copied().collect();
+    let removals: BTreeSet<usize> = picked
+        .iter()
+        .copied()
+        .filter(|&i| !graph.nodes()[i].release.installed)
+        .collect();
+    last.retain(|i| !removals.contains(i));
+    let first: BTreeSet<usize> = picked
+        .iter()
+        .copied()
+        .filter(|i| !last.contains(i) && !removals.contains(i))
+        .collect();
     Ok(Planned {
+        removals: graph.plan(&removals).reversed(),
         plan: graph.plan(&first),
         last: graph.plan(&last),
         graph,

@@ -226,7 +226,11 @@ async fn run_locked(
     let mut results: BTreeMap<usize, ReleaseResult> = BTreeMap::new();
     let mut not_ok: BTreeSet<usize> = BTreeSet::new();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-    let phases = [(&planned.plan, false), (&planned.last, true)];
+    let phases = [
+        (&planned.removals, false),
+        (&planned.plan, false),
+        (&planned.last, true),
+    ];
     for (plan, last_phase) in phases {
         if last_phase && !plan.is_empty() {
             // Everything else is recorded by now: if applying these kills the runner

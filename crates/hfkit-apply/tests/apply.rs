@@ -167,19 +167,24 @@ fn installed_false_uninstalls_and_raw_manifests_are_pruned() {
 
     repo.write(
         "helmfiles/apps/helmfile.yaml",
-        "releases:\n- name: base\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  installed: false\n",
+        "releases:\n- name: base\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  installed: false\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  needs: [base]\n  installed: false\n",
     );
+    // Dependents first.
     let r = apply(&target, &opts);
     assert_eq!(
         outcomes(&r),
-        vec![("base".into(), "unchanged"), ("web".into(), "uninstalled")]
+        vec![
+            ("web".into(), "uninstalled"),
+            ("base".into(), "uninstalled")
+        ]
     );
+    assert!(configmap(cp, &ns, "base-settings", "greeting").is_none());
     assert!(configmap(cp, &ns, "web-settings", "greeting").is_none());
     helm.reset();
     let r = apply(&target, &opts);
     assert_eq!(
         outcomes(&r),
-        vec![("base".into(), "unchanged"), ("web".into(), "unchanged")]
+        vec![("web".into(), "unchanged"), ("base".into(), "unchanged")]
     );
     assert!(helm.calls().is_empty(), "{:?}", helm.calls());
 }
@@ -291,4 +296,37 @@ fn generated_repo_of_50_releases_noop_runs_no_helm() {
         .iter()
         .all(|r| r.outcome.as_str() == "unchanged"));
     assert!(helm.calls().is_empty());
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_a_failure() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-ff");
+    let repo = TestRepo::new("basic", &ns);
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        "releases:\n- name: base\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n- name: other\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  needs: [base]\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n",
+    );
+    repo.write(
+        "charts/simple/templates/fail.yaml",
+        "{{ if .Values.boom }}{{ fail \"boom\" }}{{ end }}\n",
+    );
+    repo.write("helmfiles/apps/values/web/common.yaml", "boom: true\n");
+    let helm = CountingHelm::new();
+    let mut opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    opts.fail_fast = true;
+    let r = apply(&repo.target(&["apps"]), &opts);
+    assert_eq!(
+        outcomes(&r),
+        vec![
+            ("base".into(), "installed"),
+            ("web".into(), "failed"),
+            ("other".into(), "skipped")
+        ]
+    );
+    assert!(r.results[2]
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("--fail-fast"));
 }

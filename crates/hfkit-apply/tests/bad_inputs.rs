@@ -13,6 +13,7 @@ fn error_of(repo: &TestRepo) -> String {
         Ok(planned) => plan::prepare(&planned).expect_err("prepare should fail"),
     };
     let msg = e.to_string();
+    eprintln!("bad input: {msg}");
     assert_eq!(msg.lines().count(), 1, "not one line: {msg}");
     msg
 }
@@ -69,17 +70,56 @@ fn unknown_template_expression() {
 #[test]
 fn undecryptable_secret_layer() {
     let repo = TestRepo::new("basic", "bad-inputs");
-    // Encrypted to another recipient: the demo key cannot open it.
-    repo.write(
-        "helmfiles/apps/values/web/common.secrets.yaml",
-        "password: plain-not-encrypted\n",
-    );
     std::env::set_var("SOPS_AGE_KEY_FILE", demo_key());
+    // Encrypted to a fresh key the demo key cannot open.
+    let keygen = std::process::Command::new(hfkit_testcluster::peer("age-keygen"))
+        .output()
+        .unwrap();
+    let key = String::from_utf8_lossy(&keygen.stdout).into_owned();
+    let recipient = String::from_utf8_lossy(&keygen.stderr)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string();
+    assert!(recipient.starts_with("age1"), "{recipient} {key}");
+    let out = std::process::Command::new(hfkit_testcluster::peer("sops"))
+        .args([
+            "--encrypt",
+            "--age",
+            &recipient,
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"password: x\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::write(
+        repo.path("helmfiles/apps/values/web/common.secrets.yaml"),
+        &out.stdout,
+    )
+    .unwrap();
     let msg = error_of(&repo);
     assert!(
         msg.contains("release `apps/web`") && msg.contains("common.secrets.yaml"),
         "{msg}"
     );
+    // A layer that is not encrypted at all is refused too.
+    repo.write(
+        "helmfiles/apps/values/web/common.secrets.yaml",
+        "password: plain\n",
+    );
+    let msg = error_of(&repo);
+    assert!(msg.contains("not sops-encrypted"), "{msg}");
 }
 
 #[test]
