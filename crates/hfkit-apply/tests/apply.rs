@@ -330,3 +330,67 @@ fn fail_fast_starts_nothing_after_a_failure() {
         .unwrap()
         .contains("--fail-fast"));
 }
+
+/// A helm killed while upgrading leaves its release `pending-upgrade`, which plain
+/// helm refuses to upgrade again; the next apply recovers it.
+#[test]
+fn release_left_pending_by_a_killed_helm_is_recovered() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-pending");
+    let state = format!("{ns}-state");
+    let repo = TestRepo::new("basic", &ns);
+    repo.write(
+        "charts/simple/templates/deploy.yaml",
+        "{{ if .Values.deploy }}apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-d\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: x}]\n{{ end }}\n",
+    );
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &state);
+    let target = repo.target(&["apps"]);
+    apply(&target, &opts);
+    // No nodes: the Deployment never becomes ready, so `--wait` keeps helm pending.
+    let mut stuck = std::process::Command::new(hfkit_testcluster::peer("helm3"))
+        .env("KUBECONFIG", cp.kubeconfig_path())
+        .args([
+            "upgrade",
+            "base",
+            repo.path("charts/simple").to_str().unwrap(),
+        ])
+        .args([
+            "-n",
+            &ns,
+            "--set",
+            "deploy=true",
+            "--wait",
+            "--timeout",
+            "5m",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = || {
+        runtime().block_on(async {
+            hfkit_apply::cluster::helm_latest(&client(cp).await, &ns, "base")
+                .await
+                .unwrap()
+        })
+    };
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while latest().map(|(_, s)| s) != Some("pending-upgrade".into()) {
+        assert!(Instant::now() < deadline, "helm never went pending");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    stuck.kill().unwrap();
+    stuck.wait().unwrap();
+    assert_eq!(latest().unwrap().1, "pending-upgrade");
+    let r = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&r)[0],
+        ("base".into(), "upgraded"),
+        "{:?}",
+        r.results[0]
+    );
+    assert_eq!(latest().unwrap().1, "deployed");
+    let r = apply(&target, &opts);
+    assert_eq!(outcomes(&r)[0], ("base".into(), "unchanged"));
+}
