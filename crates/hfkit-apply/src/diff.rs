@@ -108,7 +108,7 @@ pub async fn diff_all(
     prepared: Vec<Prepared>,
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
-    let conn = hfkit_kube::connect(&opts.kube).await?;
+    let conn = hfkit_kube::connect(&crate::plan::kube_for(&opts.kube, &prepared)?).await?;
     let mut releases = Vec::new();
     for p in &prepared {
         releases.push(diff_release(&conn, opts, p).await);

@@ -596,3 +596,34 @@ fn dir_digest(dir: &Path) -> std::result::Result<Vec<u8>, String> {
     }
     Ok(h.finalize().to_vec())
 }
+
+/// The connection flags for `prepared`: releases with a `kubeContext:` (theirs or
+/// `helmDefaults.kubeContext`) choose the context when `--context` is not given. The
+/// state (records, raw manifests, lock) lives in one cluster per run, so releases of
+/// several contexts, or of a context other than `--context`, are refused.
+pub fn kube_for(
+    kube: &hfkit_kube::KubeOptions,
+    prepared: &[Prepared],
+) -> Result<hfkit_kube::KubeOptions> {
+    let contexts: BTreeSet<&str> = prepared
+        .iter()
+        .filter_map(|p| p.kube_context.as_deref())
+        .collect();
+    let mut out = kube.clone();
+    match (contexts.len(), &kube.context) {
+        (0, _) => {}
+        (1, None) => out.context = contexts.first().map(|c| c.to_string()),
+        (1, Some(c)) if contexts.contains(c.as_str()) => {}
+        _ => {
+            return Err(Error::Other(format!(
+                "the selected releases use kube context(s) {}{}; apply one context at a time (--context and -l)",
+                contexts.into_iter().collect::<Vec<_>>().join(", "),
+                kube.context
+                    .as_deref()
+                    .map(|c| format!(", not --context {c}"))
+                    .unwrap_or_default()
+            )))
+        }
+    }
+    Ok(out)
+}

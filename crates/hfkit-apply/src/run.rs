@@ -178,7 +178,7 @@ pub async fn apply_all(
     opts: &RunOptions,
 ) -> Result<RunReport> {
     let started = Instant::now();
-    let conn = hfkit_kube::connect(&opts.kube).await?;
+    let conn = hfkit_kube::connect(&crate::plan::kube_for(&opts.kube, &prepared)?).await?;
     let lock = if opts.dry_run {
         None
     } else {

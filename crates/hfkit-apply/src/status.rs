@@ -70,7 +70,7 @@ pub async fn status_all(
     kube: &KubeOptions,
     state_ns: &str,
 ) -> Result<Vec<ReleaseStatus>> {
-    let conn = hfkit_kube::connect(kube).await?;
+    let conn = hfkit_kube::connect(&crate::plan::kube_for(kube, prepared)?).await?;
     let key = cluster::fingerprint_key(&conn.client, state_ns, false).await?;
     let mut out = Vec::new();
     for p in prepared {

@@ -56,6 +56,24 @@ fn installs_in_needs_order_then_noop_costs_no_helm() {
     );
     assert!(helm.calls().is_empty(), "{:?}", helm.calls());
 
+    // Another checkout of the same repository (CI clones elsewhere) is unchanged too.
+    let moved = tempfile::tempdir().unwrap();
+    let cp_out = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", repo.root().display()))
+        .arg(moved.path())
+        .status()
+        .unwrap();
+    assert!(cp_out.success());
+    let mut elsewhere = target.clone();
+    elsewhere.root = moved.path().to_path_buf();
+    let moved_run = apply(&elsewhere, &opts);
+    assert!(moved_run
+        .results
+        .iter()
+        .all(|r| r.outcome.as_str() == "unchanged"));
+    assert!(helm.calls().is_empty());
+
     // A change of a secret value re-applies only that release.
     repo.write_encrypted(
         "helmfiles/apps/values/web/common.secrets.yaml",

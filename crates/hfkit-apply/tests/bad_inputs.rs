@@ -128,3 +128,28 @@ fn unknown_theme() {
     let e = plan::load(&repo.target(&["nope"])).unwrap_err().to_string();
     assert_eq!(e, "theme `nope` not found (themes: apps)");
 }
+
+#[test]
+fn releases_of_several_kube_contexts_are_refused() {
+    let repo = repo_with("releases:\n- name: a\n  chart: ../../charts/simple\n  kubeContext: one\n- name: b\n  chart: ../../charts/simple\n  kubeContext: two\n");
+    let planned = plan::load(&repo.target(&["apps"])).unwrap();
+    let prepared = plan::prepare(&planned).unwrap();
+    let e = plan::kube_for(&Default::default(), &prepared)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("kube context(s) one, two"), "{e}");
+    // One context: it is the connection's, unless --context says another.
+    let one = &prepared[..1];
+    assert_eq!(
+        plan::kube_for(&Default::default(), one)
+            .unwrap()
+            .context
+            .as_deref(),
+        Some("one")
+    );
+    let other = hfkit_kube::KubeOptions {
+        context: Some("zzz".into()),
+        ..Default::default()
+    };
+    assert!(plan::kube_for(&other, one).is_err());
+}
