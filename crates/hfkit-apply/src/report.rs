@@ -73,6 +73,13 @@ pub fn text(report: &RunReport) -> String {
     }
     out.push_str(&summary(report));
     out.push('\n');
+    let changed: Vec<String> = report
+        .changed()
+        .map(|r| format!("{}/{}", r.theme, r.release))
+        .collect();
+    if !changed.is_empty() {
+        out.push_str(&format!("changed: {}\n", changed.join(", ")));
+    }
     out
 }
 

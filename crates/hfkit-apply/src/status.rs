@@ -167,3 +167,28 @@ pub fn text(statuses: &[ReleaseStatus]) -> String {
 pub fn json(statuses: &[ReleaseStatus]) -> String {
     serde_json::to_string_pretty(statuses).unwrap_or_default()
 }
+
+/// The statuses as a Markdown table.
+pub fn markdown(statuses: &[ReleaseStatus]) -> String {
+    let mut out = String::from(
+        "| release | theme | namespace | chart | helm | last applied | sync |\n|---|---|---|---|---|---|---|\n",
+    );
+    for s in statuses {
+        out.push_str(&format!(
+            "| {} | {} | {} | {}{} | {} | {} | {} |\n",
+            s.release,
+            s.theme,
+            s.namespace,
+            s.chart,
+            if s.version.is_empty() {
+                String::new()
+            } else {
+                format!("@{}", s.version)
+            },
+            s.helm.as_deref().unwrap_or("-"),
+            s.last_applied.as_deref().unwrap_or("-"),
+            s.sync.as_str()
+        ));
+    }
+    out
+}

@@ -252,6 +252,7 @@ fn report_formats_list_every_release() {
     let text = hfkit_apply::report::text(&r);
     assert!(text.lines().next().unwrap().starts_with("RELEASE"));
     assert!(text.contains("2 release(s): 2 installed"), "{text}");
+    assert!(text.contains("changed: apps/base, apps/web"), "{text}");
 }
 
 /// A generated repository of 5 themes x 10 releases (each needing the previous one,
@@ -411,4 +412,27 @@ fn release_left_pending_by_a_killed_helm_is_recovered() {
     assert_eq!(latest().unwrap().1, "deployed");
     let r = apply(&target, &opts);
     assert_eq!(outcomes(&r)[0], ("base".into(), "unchanged"));
+}
+
+/// Releases of one wave run in parallel up to the concurrency.
+#[test]
+fn releases_of_a_wave_run_in_parallel() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-par");
+    let repo = TestRepo::new("basic", &ns);
+    let mut hf = String::from("releases:\n");
+    for i in 0..4 {
+        hf.push_str(&format!(
+            "- name: p{i}\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n"
+        ));
+    }
+    repo.write("helmfiles/apps/helmfile.yaml", &hf);
+    let helm = CountingHelm::with_script("case \"$*\" in upgrade*) sleep 2;; esac");
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let t = Instant::now();
+    let r = apply(&repo.target(&["apps"]), &opts);
+    let took = t.elapsed();
+    eprintln!("4 releases of 2 s each, concurrency 4: {took:?}");
+    assert!(r.results.iter().all(|r| r.outcome.as_str() == "installed"));
+    assert!(took.as_secs_f64() < 6.0, "not parallel: {took:?}");
 }

@@ -259,7 +259,8 @@ async fn status(s: StatusArgs) -> Result<ExitCode> {
     .await?;
     match s.select.output {
         Output::Json => println!("{}", hfkit_apply::status::json(&statuses)),
-        Output::Text | Output::Markdown => print!("{}", hfkit_apply::status::text(&statuses)),
+        Output::Text => print!("{}", hfkit_apply::status::text(&statuses)),
+        Output::Markdown => print!("{}", hfkit_apply::status::markdown(&statuses)),
     }
     Ok(ExitCode::SUCCESS)
 }
