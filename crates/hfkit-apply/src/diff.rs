@@ -1,6 +1,6 @@
 //! What an apply would change, release by release, without helm-diff.
 //!
-//! - Raw manifests: [`hfkit_kube::diff`] (server-side dry-run apply against the live
+//! - Raw manifests: [`hfkit_kube::diff()`] (server-side dry-run apply against the live
 //!   objects, Secret values redacted), with the release's raw sets so that objects an
 //!   apply would prune are listed.
 //! - The chart: `helm template` (with `--is-upgrade` when deployed) against `helm get

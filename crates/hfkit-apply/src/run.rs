@@ -1,4 +1,4 @@
-//! Applying releases: one release ([`apply_release`]) and a whole plan
+//! Applying releases: one release (`apply_release`) and a whole plan
 //! ([`apply_all`]), wave by wave, in parallel within a wave.
 //!
 //! One release, when its fingerprint differs from its record (or `--force`):
