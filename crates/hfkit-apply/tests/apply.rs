@@ -436,3 +436,46 @@ fn releases_of_a_wave_run_in_parallel() {
     assert!(r.results.iter().all(|r| r.outcome.as_str() == "installed"));
     assert!(took.as_secs_f64() < 6.0, "not parallel: {took:?}");
 }
+
+/// The same cycle with helm 4: install, no-op without helm, change, diff empty after.
+#[test]
+fn helm4_installs_noops_and_diffs_empty() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-helm4");
+    let state = format!("{ns}-state");
+    let repo = TestRepo::new("basic", &ns);
+    let helm = CountingHelm::of_peer("helm4", "");
+    let opts = options(cp, helm.helm(), &state);
+    let target = repo.target(&["apps"]);
+    let r = apply(&target, &opts);
+    assert_eq!(
+        outcomes(&r),
+        vec![("base".into(), "installed"), ("web".into(), "installed")]
+    );
+    helm.reset();
+    let r = apply(&target, &opts);
+    assert!(r.results.iter().all(|r| r.outcome.as_str() == "unchanged"));
+    assert!(helm.calls().is_empty());
+    repo.write("helmfiles/apps/values/web/common.yaml", "greeting: four\n");
+    let r = apply(&target, &opts);
+    assert_eq!(outcomes(&r)[1], ("web".into(), "upgraded"));
+    assert_eq!(
+        configmap(cp, &ns, "web-settings", "greeting").as_deref(),
+        Some("four")
+    );
+    let planned = hfkit_apply::plan::load(&target).unwrap();
+    let prepared = hfkit_apply::plan::prepare(&planned).unwrap();
+    let d = runtime()
+        .block_on(hfkit_apply::diff::diff_all(
+            &planned,
+            prepared,
+            &hfkit_apply::diff::DiffOptions {
+                kube: opts.kube.clone(),
+                helm: helm.helm(),
+                state_namespace: state.clone(),
+                context: 3,
+            },
+        ))
+        .unwrap();
+    assert!(!d.has_changes(), "{}", hfkit_apply::diff::text(&d, false));
+}

@@ -129,6 +129,11 @@ impl CountingHelm {
 
     /// `extra` is shell run before helm (e.g. a sleep to widen a window).
     pub fn with_script(extra: &str) -> CountingHelm {
+        Self::of_peer("helm3", extra)
+    }
+
+    /// A wrapper around the peer `helm` (`helm3` or `helm4`).
+    pub fn of_peer(helm: &str, extra: &str) -> CountingHelm {
         let dir = tempfile::tempdir().unwrap();
         let count = dir.path().join("count");
         std::fs::write(&count, "").unwrap();
@@ -138,7 +143,7 @@ impl CountingHelm {
             format!(
                 "#!/bin/sh\necho \"$*\" >> '{}'\n{extra}\nexec '{}' \"$@\"\n",
                 count.display(),
-                peer("helm3").display()
+                peer(helm).display()
             ),
         )
         .unwrap();
