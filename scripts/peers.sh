@@ -4,7 +4,8 @@
 # Idempotent: a peer already in the cache is not rebuilt.
 #
 # Usage: scripts/peers.sh [PEER...]      (default: every peer the test suite needs:
-#        helm3 helm4 sops age etcd kube-apiserver; optional: helm-diff helmfile krew)
+#        helm3 helm4 sops age etcd kube-apiserver krew krew-validate; optional (benchmarks):
+#        helm-diff helmfile)
 # HFKIT_PEERS_TIMES=FILE appends each build's wall time and peak RSS (/usr/bin/time -v).
 # Each binary is published as ~/.cache/hfkit/peers/bin/<peer> (helm3, helm4, sops, ...),
 # where tests find them; `scripts/peers.sh --print-env` prints the export line.
@@ -269,6 +270,13 @@ build_krew() {
   link krew "$CACHE/krew-$KREW_VERSION/bin/krew"
 }
 
+# krew's own manifest validator (what krew-index runs on submitted manifests).
+build_krew-validate() {
+  go_install krew-validate "$KREW_VERSION" \
+    "sigs.k8s.io/krew/cmd/validate-krew-manifest@$KREW_VERSION" validate-krew-manifest
+  link validate-krew-manifest "$CACHE/krew-validate-$KREW_VERSION/bin/validate-krew-manifest"
+}
+
 print_env() {
   echo "export HFKIT_PEERS_BIN=$CACHE/bin"
 }
@@ -279,7 +287,7 @@ if [ "${1:-}" = "--print-env" ]; then
 fi
 
 peers=("$@")
-[ ${#peers[@]} -gt 0 ] || peers=(helm3 helm4 sops age etcd kube-apiserver)
+[ ${#peers[@]} -gt 0 ] || peers=(helm3 helm4 sops age etcd kube-apiserver krew krew-validate)
 for p in "${peers[@]}"; do
   "build_$p"
 done

@@ -1,0 +1,217 @@
+//! `scripts/package.sh` output, checked by the real tools that consume it: krew's
+//! manifest validator, `kubectl krew install`, and `helm plugin install` of helm 3
+//! (from an HTTP URL, the only archive source helm 3 takes) and helm 4 (local archive).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use hfkit_testcluster::peer;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds the plugins (debug, in this test's own target directory) and packages them
+/// once per test binary.
+fn dist() -> &'static Path {
+    static DIST: OnceLock<PathBuf> = OnceLock::new();
+    DIST.get_or_init(|| {
+        // target/<profile>/deps/<test binary> -> target/<profile>
+        let profile_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let target_dir = profile_dir.parent().unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo)
+            .current_dir(repo_root())
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args([
+                "build",
+                "--locked",
+                "-p",
+                "helm-layered",
+                "-p",
+                "kubectl-sopsraw",
+                "-p",
+                "kubectl-hfapply",
+            ]));
+        let dist = tempfile::tempdir().unwrap().keep();
+        run(Command::new(repo_root().join("scripts/package.sh"))
+            .env("DIST", &dist)
+            .arg("--bin-dir")
+            .arg(&profile_dir));
+        dist
+    })
+}
+
+fn version() -> String {
+    format!("v{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[test]
+fn krew_manifests_pass_krews_validator() {
+    for plugin in ["hfapply", "sopsraw"] {
+        let manifest = dist().join(format!("krew/{plugin}.yaml"));
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        assert!(
+            !text.contains('@'),
+            "unfilled token in {plugin}.yaml:\n{text}"
+        );
+        run(Command::new(peer("validate-krew-manifest"))
+            .arg("-manifest")
+            .arg(&manifest)
+            .arg("-skip-install"));
+    }
+}
+
+#[test]
+fn krew_manifest_templates_list_every_platform() {
+    for plugin in ["hfapply", "sopsraw"] {
+        let text =
+            std::fs::read_to_string(repo_root().join(format!("krew/{plugin}.yaml"))).unwrap();
+        for (os, arch, archive, bin) in [
+            ("linux", "amd64", "tar.gz", ""),
+            ("linux", "arm64", "tar.gz", ""),
+            ("darwin", "amd64", "tar.gz", ""),
+            ("darwin", "arm64", "tar.gz", ""),
+            ("windows", "amd64", "zip", ".exe"),
+        ] {
+            assert!(
+                text.contains(&format!("        os: {os}\n        arch: {arch}\n")),
+                "{plugin} {os}/{arch}"
+            );
+            assert!(text.contains(&format!("kubectl-{plugin}_@VERSION@_{os}_{arch}.{archive}\n    sha256: \"@SHA256_{os}_{arch}@\"\n    bin: kubectl-{plugin}{bin}\n")), "{plugin} {os}/{arch}");
+        }
+    }
+}
+
+#[test]
+fn krew_installs_working_plugins_that_kubectl_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    // `kubectl krew` is krew found on PATH as kubectl-krew.
+    std::os::unix::fs::symlink(peer("krew"), bin.path().join("kubectl-krew")).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        root.path().join("bin").display(),
+        bin.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    for plugin in ["hfapply", "sopsraw"] {
+        let archive = dist().join(format!("kubectl-{plugin}_{}_linux_amd64.tar.gz", version()));
+        run(Command::new("kubectl")
+            .env("KREW_ROOT", root.path())
+            .env("PATH", &path)
+            .args(["krew", "install"])
+            .arg(format!(
+                "--manifest={}",
+                dist().join(format!("krew/{plugin}.yaml")).display()
+            ))
+            .arg(format!("--archive={}", archive.display())));
+        let out = run(Command::new("kubectl")
+            .env("PATH", &path)
+            .args([plugin, "--help"]));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(&format!("kubectl {plugin}")), "{help}");
+    }
+    for plugin in ["hfapply", "sopsraw"] {
+        assert!(
+            root.path()
+                .join(format!("receipts/{plugin}.yaml"))
+                .is_file(),
+            "no krew receipt for {plugin}"
+        );
+    }
+}
+
+/// Serves one file over HTTP on loopback, for as many requests as come.
+fn serve(file: PathBuf) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = std::fs::read(&file).unwrap();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn helm_env<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .env_remove("HELM_PLUGINS")
+}
+
+fn layered_values_works(helm: &Path, home: &Path) {
+    let theme = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(theme.path().join("values/app")).unwrap();
+    std::fs::write(theme.path().join("values/common.yaml"), "a: 1\nb: 1\n").unwrap();
+    std::fs::write(theme.path().join("values/app/common.yaml"), "b: 2\n").unwrap();
+    let out = run(helm_env(&mut Command::new(helm), home)
+        .current_dir(theme.path())
+        .args(["layered", "values", "app"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a: 1\nb: 2\n");
+}
+
+#[test]
+fn helm3_installs_the_plugin_archive_from_a_url() {
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("helm-layered_{}_linux_amd64.tgz", version());
+    let url = format!("{}/{name}", serve(dist().join(&name)));
+    let helm = peer("helm3");
+    run(helm_env(&mut Command::new(&helm), home.path()).args(["plugin", "install", &url]));
+    layered_values_works(&helm, home.path());
+}
+
+#[test]
+fn helm4_installs_the_plugin_archive() {
+    let home = tempfile::tempdir().unwrap();
+    let helm = peer("helm4");
+    let archive = dist().join(format!(
+        "helm4/linux_amd64/layered-{}.tgz",
+        env!("CARGO_PKG_VERSION")
+    ));
+    // helm 4 verifies signatures by default: an unsigned archive is refused unless
+    // --verify=false (README documents signing with `helm plugin package --sign`).
+    let out = helm_env(&mut Command::new(&helm), home.path())
+        .args(["plugin", "install"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    run(helm_env(&mut Command::new(&helm), home.path())
+        .args(["plugin", "install", "--verify=false"])
+        .arg(&archive));
+    layered_values_works(&helm, home.path());
+}
