@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::cluster;
 use crate::plan::{Planned, Prepared, DIFF_IGNORE_LABEL};
-use crate::run::{helm_output, raw_set};
+use crate::run::{helm_async, raw_set};
 use crate::Result;
 
 /// How to diff.
@@ -37,6 +37,8 @@ pub struct DiffOptions {
     pub state_namespace: String,
     /// Lines of context around each change.
     pub context: usize,
+    /// Releases diffed at once (each runs up to three helm processes).
+    pub concurrency: usize,
 }
 
 /// A raw manifest object that would change.
@@ -109,11 +111,26 @@ pub async fn diff_all(
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
     let conn = hfkit_kube::connect(&crate::plan::kube_for(&opts.kube, &prepared)?).await?;
-    let mut releases = Vec::new();
-    for p in &prepared {
-        releases.push(diff_release(&conn, opts, p).await);
+    let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = prepared.len();
+    for (i, p) in prepared.into_iter().enumerate() {
+        let (conn, opts, sem) = (conn.clone(), opts.clone(), semaphore.clone());
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let diff = diff_release(&conn, &opts, &p).await;
+            (i, diff)
+        });
     }
-    Ok(DiffReport { releases })
+    let mut releases: Vec<Option<ReleaseDiff>> = vec![None; count];
+    while let Some(joined) = tasks.join_next().await {
+        let (i, d) =
+            joined.map_err(|e| crate::Error::Other(format!("a diff task panicked: {e}")))?;
+        releases[i] = Some(d);
+    }
+    Ok(DiffReport {
+        releases: releases.into_iter().flatten().collect(),
+    })
 }
 
 async fn diff_release(conn: &Connection, opts: &DiffOptions, p: &Prepared) -> ReleaseDiff {
@@ -197,11 +214,11 @@ async fn fill(
             ns.clone().into(),
         ];
         args.extend(kube_flags(opts, p).into_iter().map(OsString::from));
-        helm_output(&opts.helm, &args, None)?
+        helm_async(opts.helm.clone(), args, None).await?
     } else {
         String::new()
     };
-    let render = || {
+    let template_args = || {
         let mut extra: Vec<String> = vec!["--namespace".into(), ns.clone()];
         if let Some(v) = &p.version {
             extra.push("--version".into());
@@ -210,10 +227,16 @@ async fn fill(
         if out.deployed {
             extra.push("--is-upgrade".into());
         }
-        let args = with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra);
-        helm_output(&opts.helm, &args, Some(&p.values_yaml))
+        with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra)
     };
-    let first = render()?;
+    let render = || {
+        helm_async(
+            opts.helm.clone(),
+            template_args(),
+            Some(p.values_yaml.clone()),
+        )
+    };
+    let first = render().await?;
     let diffs = with_secret_changes(
         &deployed,
         &first,
@@ -232,7 +255,7 @@ async fn fill(
     let mut volatile: BTreeSet<String> = BTreeSet::new();
     if diffs.iter().any(|d| d.change == Change::Modified) {
         // Same inputs rendered again: whatever differs now is not a real change.
-        let second = render()?;
+        let second = render().await?;
         let again = diff_manifests(&first, &second, 0).map_err(|e| e.to_string())?;
         for d in with_secret_changes(&first, &second, again)? {
             volatile.insert(d.key.to_string());

@@ -642,7 +642,16 @@ async fn run_helm(
     args: Vec<OsString>,
     values: Option<String>,
 ) -> std::result::Result<String, String> {
-    let helm = ctx.opts.helm.clone();
+    helm_async(ctx.opts.helm.clone(), args, values).await
+}
+
+/// [`helm_output`] on the blocking pool, so waiting for helm never stalls the
+/// runtime's workers (and the API calls of other releases).
+pub async fn helm_async(
+    helm: Helm,
+    args: Vec<OsString>,
+    values: Option<String>,
+) -> std::result::Result<String, String> {
     tokio::task::spawn_blocking(move || helm_output(&helm, &args, values.as_deref()))
         .await
         .map_err(|e| format!("helm task: {e}"))?

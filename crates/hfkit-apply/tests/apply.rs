@@ -474,6 +474,7 @@ fn helm4_installs_noops_and_diffs_empty() {
                 helm: helm.helm(),
                 state_namespace: state.clone(),
                 context: 3,
+                concurrency: 4,
             },
         ))
         .unwrap();

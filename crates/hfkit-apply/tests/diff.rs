@@ -18,6 +18,7 @@ fn diff(repo: &TestRepo, helm: &CountingHelm, state: &str) -> hfkit_apply::diff:
         helm: helm.helm(),
         state_namespace: state.into(),
         context: 3,
+        concurrency: 4,
     };
     runtime()
         .block_on(diff_all(&planned, prepared, &opts))

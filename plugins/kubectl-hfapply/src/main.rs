@@ -76,6 +76,9 @@ struct DiffArgs {
     /// Lines of context around each change (`--context` is the kube context).
     #[arg(long, short = 'U', default_value_t = 3)]
     unified: usize,
+    /// Releases diffed at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
 }
 
 /// Which releases, where.
@@ -287,6 +290,7 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
         helm: hfkit::helm::Helm::from_env()?,
         state_namespace: d.select.state_namespace.clone(),
         context: d.unified,
+        concurrency: d.concurrency,
     };
     let report = hfkit_apply::diff::diff_all(&planned, prepared, &opts).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
