@@ -315,6 +315,25 @@ fn generated_repo_of_50_releases_noop_runs_no_helm() {
         .iter()
         .all(|r| r.outcome.as_str() == "unchanged"));
     assert!(helm.calls().is_empty());
+
+    let planned = hfkit_apply::plan::load(&target).unwrap();
+    let prepared = hfkit_apply::plan::prepare(&planned).unwrap();
+    let t = Instant::now();
+    let d = runtime()
+        .block_on(hfkit_apply::diff::diff_all(
+            &planned,
+            prepared,
+            &hfkit_apply::diff::DiffOptions {
+                kube: opts.kube.clone(),
+                helm: helm.helm(),
+                state_namespace: opts.state_namespace.clone(),
+                context: 3,
+                concurrency: 4,
+            },
+        ))
+        .unwrap();
+    eprintln!("diff of 50 releases after apply: {:?}", t.elapsed());
+    assert!(!d.has_changes(), "{}", hfkit_apply::diff::text(&d, false));
 }
 
 #[test]
