@@ -114,6 +114,12 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Print a shell completion script for the helm-layered binary.
+    #[command(after_help = "Example:\n  source <(helm-layered completion bash)")]
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: hfkit_cli::Shell,
+    },
 }
 
 /// A release, its chart, the stack, and what else goes to helm.
@@ -196,6 +202,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 ExplainFormat::Text => print_explanation(&explanation, filter.as_ref()),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Completion { shell } => {
+            let script = hfkit_cli::completion_script(&mut Cli::command(), shell, "helm-layered");
+            print!("{script}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Template(run) => helm_with_stack(&["template"], &run),

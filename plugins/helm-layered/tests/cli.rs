@@ -397,3 +397,16 @@ fn values_never_touch_the_disk() {
     );
     assert!(stderr(&out).contains("`-f -` is taken"), "{}", stderr(&out));
 }
+
+#[test]
+fn bash_completion_completes_subcommands() {
+    let out = run(
+        std::process::Command::new("bash").arg("-c").arg(format!(
+            "source <({} completion bash); COMP_WORDS=(helm-layered ex); COMP_CWORD=1; \
+             _helm__layered helm-layered ex helm-layered; echo \"${{COMPREPLY[@]}}\"",
+            layered().display()
+        )),
+        true,
+    );
+    assert_eq!(stdout(&out), "explain\n");
+}

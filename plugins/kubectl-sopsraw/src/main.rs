@@ -9,7 +9,7 @@ mod sops_cmds;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -78,6 +78,23 @@ enum Command {
     /// redacted).
     #[command(after_help = kube_cmds::DIFF_HELP)]
     Diff(kube_cmds::DiffArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl-sopsraw completion bash)\n  \
+        kubectl-sopsraw completion fish > ~/.config/fish/completions/kubectl-sopsraw.fish\n\n\
+        `kubectl sopsraw <TAB>` completes through krew's kubectl_complete-sopsraw helper."
+    )]
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: hfkit_cli::Shell,
+    },
+    /// kubectl's plugin completion protocol (run by kubectl_complete-sopsraw).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// The words after `kubectl sopsraw`, the last one being completed.
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        words: Vec<String>,
+    },
 }
 
 /// `--phase`.
@@ -106,6 +123,16 @@ fn main() -> ExitCode {
         Command::Edit(a) => sops_cmds::edit(&a).map(|_| ExitCode::SUCCESS),
         Command::Apply(a) => kube_cmds::apply(&cli.kube, &a).map(|_| ExitCode::SUCCESS),
         Command::Diff(a) => kube_cmds::diff(&cli.kube, &a),
+        Command::Completion { shell } => {
+            let script =
+                hfkit_cli::completion_script(&mut Cli::command(), shell, "kubectl-sopsraw");
+            print!("{script}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Complete { words } => {
+            print!("{}", hfkit_cli::cobra_complete(&Cli::command(), &words));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match res {
         Ok(code) => code,
