@@ -409,8 +409,32 @@ fn comment_after(line: &str, from: usize) -> Option<String> {
     rest.strip_prefix('#').map(|s| s.to_string())
 }
 
+/// Whether yaml.v3's reader accepts the character (`yaml_reader.go`: anything else is
+/// refused with "control characters are not allowed").
+fn is_allowed_input(c: char) -> bool {
+    c == '\t' || c == '\r' || is_printable(c) || c == '\u{feff}'
+}
+
 /// Parses a YAML stream into one branch per document.
 pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
+    // Refuse control characters like yaml.v3 (and so sops) does. yaml-rust2 would otherwise
+    // read a NUL as the end of the input and silently drop everything after it.
+    if let Some((i, c)) = src.char_indices().find(|&(_, c)| !is_allowed_input(c)) {
+        let line = src[..i].matches('\n').count() + 1;
+        return Err(perr(format!(
+            "control characters are not allowed: {c:?} at byte {i} line {line}"
+        )));
+    }
+    // YAML line breaks are `\n`, `\r\n` and a lone `\r`; the scanner folds all of them to
+    // `\n` anyway. Normalize them so that our line-based comment scan sees the same lines as
+    // the scanner (`str::lines` would keep a lone `\r` inside a line, e.g. in a comment).
+    let normalized;
+    let src = if src.contains('\r') {
+        normalized = src.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        src
+    };
     let mut b = Builder {
         parser: Parser::new_from_str(src),
         anchors: HashMap::new(),
@@ -987,12 +1011,41 @@ fn next_indent(indent: usize) -> usize {
     INDENT * ((indent + INDENT) / INDENT)
 }
 
+/// The lines of a comment's text. A comment cannot span a line break (`\n`, `\r\n`, a
+/// lone `\r`, and for yaml.v3 also NEL, LS and PS): each line is written as its own comment
+/// line. Like yaml.v3, continuation lines that do not start with `#` get a `# ` prefix;
+/// empty ones become a bare `#` (a blank line could change a keep-chomped block scalar).
+fn comment_lines(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_break(c) {
+            if c == '\r' && chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            lines.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    lines.push(cur);
+    for l in lines.iter_mut().skip(1) {
+        if !l.is_empty() && !l.starts_with('#') {
+            l.insert(0, ' ');
+        }
+    }
+    lines
+}
+
 fn write_comments(out: &mut String, cs: &[&Comment], col: usize) {
     for c in cs {
-        out.push_str(&" ".repeat(col));
-        out.push('#');
-        out.push_str(&c.text);
-        out.push('\n');
+        for l in comment_lines(&c.text) {
+            out.push_str(&" ".repeat(col));
+            out.push('#');
+            out.push_str(&l);
+            out.push('\n');
+        }
     }
 }
 
@@ -1042,10 +1095,20 @@ fn emit_map(out: &mut String, m: &Branch, indent: usize, mut line_start: bool) {
     }
 }
 
-fn line_comment(out: &mut String, inline: &[&Comment]) {
+/// Writes inline comments at the end of the current line (without the final line break);
+/// lines after the first of a multi-line comment become comment lines at `indent`.
+fn line_comment(out: &mut String, inline: &[&Comment], indent: usize) {
     for c in inline {
-        out.push_str(" #");
-        out.push_str(&c.text);
+        for (i, l) in comment_lines(&c.text).into_iter().enumerate() {
+            if i == 0 {
+                out.push_str(" #");
+            } else {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                out.push('#');
+            }
+            out.push_str(&l);
+        }
     }
 }
 
@@ -1053,30 +1116,30 @@ fn line_comment(out: &mut String, inline: &[&Comment]) {
 fn emit_value(out: &mut String, v: &Value, indent: usize, inline: &[&Comment]) {
     match v {
         Value::Map(m) if m.iter().any(|i| matches!(i.key, Key::Str(_))) => {
-            line_comment(out, inline);
+            line_comment(out, inline, indent);
             out.push('\n');
             emit_map(out, m, next_indent(indent), true);
         }
         Value::Seq(s) if s.iter().any(|i| !matches!(i, Value::Comment(_))) => {
-            line_comment(out, inline);
+            line_comment(out, inline, indent);
             out.push('\n');
             emit_seq(out, s, next_indent(indent));
         }
         Value::Map(_) => {
             out.push_str(" {}");
-            line_comment(out, inline);
+            line_comment(out, inline, indent);
             out.push('\n');
         }
         Value::Seq(_) => {
             out.push_str(" []");
-            line_comment(out, inline);
+            line_comment(out, inline, indent);
             out.push('\n');
         }
         _ => match scalar_text(v) {
             Styled::Inline(s) => {
                 out.push(' ');
                 out.push_str(&s);
-                line_comment(out, inline);
+                line_comment(out, inline, indent);
                 out.push('\n');
             }
             Styled::Literal(s) => {
@@ -1116,19 +1179,19 @@ fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
             }
             Value::Map(_) => {
                 out.push_str(" {}");
-                line_comment(out, &inline);
+                line_comment(out, &inline, indent);
                 out.push('\n');
             }
             Value::Seq(_) => {
                 out.push_str(" []");
-                line_comment(out, &inline);
+                line_comment(out, &inline, indent);
                 out.push('\n');
             }
             _ => match scalar_text(it) {
                 Styled::Inline(t) => {
                     out.push(' ');
                     out.push_str(&t);
-                    line_comment(out, &inline);
+                    line_comment(out, &inline, indent);
                     out.push('\n');
                 }
                 Styled::Literal(t) => {
@@ -1199,5 +1262,71 @@ mod tests {
         let src = "# head\na: 1 # inline\nb:\n    c: \"true\"\n    d:\n        - x\n        - k: z\n          w: \"\"\ne: |-\n    line1\n    line2\n";
         let docs = parse(src).unwrap();
         assert_eq!(emit(&docs), src);
+    }
+
+    /// Fuzzer regression: a lone `\r` is a YAML line break, but the comment scan kept it
+    /// inside the comment, and the emitter wrote it back raw, so the text after it turned
+    /// into a (here duplicate) key on re-parse.
+    #[test]
+    fn comment_with_carriage_return_reparses() {
+        let docs = parse("a: 1 #c\rb: 2\n").unwrap();
+        let out = emit(&docs);
+        assert_eq!(out, "a: 1 #c\nb: 2\n");
+        parse(&out).unwrap();
+        // CRLF files read like LF files.
+        let crlf = parse("# top\r\na: 1 # x\r\nb:\r\n    - z\r\n").unwrap();
+        assert_eq!(emit(&crlf), "# top\na: 1 # x\nb:\n    - z\n");
+    }
+
+    /// Comments whose text holds line breaks (trees built by callers) are written as
+    /// several comment lines, the way yaml.v3 writes them, and parse again.
+    #[test]
+    fn emitted_multiline_comments_reparse() {
+        let c = |text: &str, inline| Item {
+            key: Key::Comment(Comment {
+                text: text.into(),
+                inline,
+            }),
+            value: Value::Null,
+        };
+        let doc = vec![
+            c(" head\rb: 1\r\n\n#x\u{2028}y", false),
+            c(" in\nc: 2", true),
+            Item {
+                key: Key::Str("a".into()),
+                value: Value::Map(vec![
+                    c(" k\rd: 3", true),
+                    Item {
+                        key: Key::Str("k".into()),
+                        value: Value::Str("v".into()),
+                    },
+                ]),
+            },
+        ];
+        let out = emit(&[doc]);
+        assert_eq!(
+            out,
+            "# head\n# b: 1\n#\n##x\n# y\na: # in\n# c: 2\n    k: v # k\n    # d: 3\n"
+        );
+        let back = parse(&out).unwrap();
+        let keys: Vec<_> = back[0]
+            .iter()
+            .filter_map(|it| match &it.key {
+                Key::Str(k) => Some(k.as_str()),
+                Key::Comment(_) => None,
+            })
+            .collect();
+        assert_eq!(keys, ["a"], "{back:?}");
+    }
+
+    /// Like yaml.v3, control characters are refused; yaml-rust2 alone would take a NUL for
+    /// the end of the input and drop the rest (the original fuzz input had one).
+    #[test]
+    fn control_characters_refused() {
+        for src in ["a: x\0\nb: 2\n", "a: x\x7f\n", "# \x01\na: 1\n"] {
+            let e = parse(src).unwrap_err().to_string();
+            assert!(e.contains("control characters are not allowed"), "{e}");
+        }
+        parse("a: \"\\0\\x7f\\r\"\n\u{feff}b: \"\u{85}\"\n").unwrap();
     }
 }
