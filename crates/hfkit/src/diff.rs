@@ -84,12 +84,18 @@ fn redacted_pair(key: &ObjectKey, old: Option<&Value>, new: Option<&Value>) -> (
     let mut new = new.cloned();
     for field in ["data", "stringData"] {
         let old_map = old.as_ref().and_then(|v| secret_values(v, field));
-        let new_map = new.as_ref().and_then(|v| secret_values(v, field));
+        // Only the new side says `changed`: the two sides must differ whenever a value
+        // does, even when old and new have the same length.
         if let Some(v) = old.as_mut() {
-            redact_field(v, field, new_map.as_ref(), field == "data");
+            redact_field(v, field, None, field == "data");
         }
         if let Some(v) = new.as_mut() {
-            redact_field(v, field, old_map.as_ref(), field == "data");
+            redact_field(
+                v,
+                field,
+                Some(old_map.as_ref().unwrap_or(&BTreeMap::new())),
+                field == "data",
+            );
         }
     }
     (render(old.as_ref()), render(new.as_ref()))
@@ -105,11 +111,12 @@ fn secret_values(v: &Value, field: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// Replaces each value of `value[field]` by `(redacted, N bytes)`, adding `, changed`
-/// when `other` (the other side) holds a different value for the key.
+/// when `old` (the deployed side, if this is the new one) holds a different value or
+/// none for the key.
 fn redact_field(
     value: &mut Value,
     field: &str,
-    other: Option<&BTreeMap<String, String>>,
+    old: Option<&BTreeMap<String, String>>,
     base64: bool,
 ) {
     let Node::Map(top) = &mut value.node else {
@@ -132,10 +139,7 @@ fn redact_field(
         } else {
             s.text.len()
         };
-        let changed = match other.and_then(|o| o.get(k)) {
-            Some(o) => o != &s.text,
-            None => false,
-        };
+        let changed = old.is_some_and(|o| o.get(k) != Some(&s.text));
         let marker = format!(
             "(redacted, {len} bytes{})",
             if changed { ", changed" } else { "" }
@@ -202,7 +206,7 @@ mod tests {
         let text = render_text(&diffs, false);
         for secret in ["aHVudGVyMg==", "c3dvcmRmaXNo", "abc", "eA=="] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
-        }
+            text.contains("-  password: \"(redacted, 7 bytes)\""),
         assert!(
             text.contains("-  password: \"(redacted, 7 bytes, changed)\""),
             "{text}"
@@ -215,6 +219,22 @@ mod tests {
         assert_eq!(diffs.len(), 2, "{text}");
         let added = diffs.iter().find(|d| d.key.name == "d").unwrap();
         assert_eq!(added.change, Change::Added);
+    }
+
+    #[test]
+    fn a_secret_change_of_the_same_length_is_a_change() {
+        let old = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  pw: aaaa\n";
+        let new = old.replace("aaaa", "bbbb");
+        let diffs = diff_manifests(old, &new, 3).unwrap();
+        assert_eq!(diffs.len(), 1);
+        let text = render_text(&diffs, false);
+        assert!(
+            text.contains(
+                "-  pw: \"(redacted, 4 bytes)\"\n+  pw: \"(redacted, 4 bytes, changed)\""
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("aaaa") && !text.contains("bbbb"), "{text}");
     }
 
     #[test]

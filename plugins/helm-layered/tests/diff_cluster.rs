@@ -120,7 +120,7 @@ fn diff_then_upgrade(major: u32) {
         "{text}"
     );
     assert!(
-        text.contains("-  password: \"(redacted, 10 bytes, changed)\""),
+        text.contains("-  password: \"(redacted, 10 bytes)\""),
         "{text}"
     );
     assert!(
