@@ -206,9 +206,9 @@ mod tests {
         let text = render_text(&diffs, false);
         for secret in ["aHVudGVyMg==", "c3dvcmRmaXNo", "abc", "eA=="] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
-            text.contains("-  password: \"(redacted, 7 bytes)\""),
+        }
         assert!(
-            text.contains("-  password: \"(redacted, 7 bytes, changed)\""),
+            text.contains("-  password: \"(redacted, 7 bytes)\""),
             "{text}"
         );
         assert!(
