@@ -985,11 +985,18 @@ fn scalar_text(v: &Value) -> Styled {
     }
 }
 
-fn write_literal(out: &mut String, s: &str, content_indent: usize) {
+/// Writes a literal block scalar whose lines go at `content_indent`, inside a block
+/// collection whose entries start at column `parent_indent`.
+fn write_literal(out: &mut String, s: &str, parent_indent: usize, content_indent: usize) {
     out.push('|');
     let first = s.chars().next();
     if matches!(first, Some(' ')) || first.is_some_and(is_break) {
-        out.push_str(&INDENT.to_string());
+        // The indentation indicator counts from the parent collection's indentation.
+        // yaml.v3 always writes its indent width (4); that is right for mapping values at
+        // a multiple of 4, but in sequence items (content 2 columns after the `-`) and in
+        // mappings nested in them it names the wrong column and the document no longer
+        // parses (sops cannot read such output back). Write the real distance instead.
+        out.push_str(&(content_indent - parent_indent).to_string());
     }
     if !s.ends_with('\n') {
         out.push('-');
@@ -1144,7 +1151,7 @@ fn emit_value(out: &mut String, v: &Value, indent: usize, inline: &[&Comment]) {
             }
             Styled::Literal(s) => {
                 out.push(' ');
-                write_literal(out, &s, next_indent(indent));
+                write_literal(out, &s, indent, next_indent(indent));
             }
         },
     }
@@ -1196,7 +1203,7 @@ fn emit_seq(out: &mut String, s: &[Value], indent: usize) {
                 }
                 Styled::Literal(t) => {
                     out.push(' ');
-                    write_literal(out, &t, indent + 2);
+                    write_literal(out, &t, indent, indent + 2);
                 }
             },
         }
@@ -1317,6 +1324,31 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, ["a"], "{back:?}");
+    }
+
+    /// Fuzzer regression: a literal block scalar that needs an indentation indicator
+    /// (leading line break or space) in a sequence item, or in a mapping nested in one, got
+    /// `|4` (as yaml.v3 writes it) although its content is 2 columns deeper than the
+    /// collection, so the output did not parse again.
+    #[test]
+    fn literal_indent_indicator_in_sequences() {
+        let cases = [
+            // Mapping values at a multiple of 4: `|4`, byte for byte what sops writes.
+            (
+                "a:\n    b: |\n\n        z\n",
+                "a:\n    b: |4\n\n        z\n",
+            ),
+            ("p:\n- |\n\n z", "p:\n    - |2\n\n      z\n"),
+            ("p:\n- |2\n   z\n", "p:\n    - |2\n       z\n"),
+            ("p:\n- k: |\n\n   z\n", "p:\n    - k: |2\n\n        z\n"),
+            ("p:\n- - |\n\n   z\n", "p:\n    - - |2\n\n        z\n"),
+        ];
+        for (src, want) in cases {
+            let docs = parse(src).unwrap();
+            let out = emit(&docs);
+            assert_eq!(out, want, "{src:?}");
+            assert_eq!(parse(&out).unwrap(), docs, "{src:?}");
+        }
     }
 
     /// Like yaml.v3, control characters are refused; yaml-rust2 alone would take a NUL for
