@@ -237,11 +237,7 @@ async fn fill(
         )
     };
     let first = render().await?;
-    let diffs = with_secret_changes(
-        &deployed,
-        &first,
-        diff_manifests(&deployed, &first, opts.context).map_err(|e| e.to_string())?,
-    )?;
+    let diffs = diff_manifests(&deployed, &first, opts.context).map_err(|e| e.to_string())?;
     let ignored: BTreeSet<String> = p
         .labels
         .get(DIFF_IGNORE_LABEL)
@@ -257,7 +253,7 @@ async fn fill(
         // Same inputs rendered again: whatever differs now is not a real change.
         let second = render().await?;
         let again = diff_manifests(&first, &second, 0).map_err(|e| e.to_string())?;
-        for d in with_secret_changes(&first, &second, again)? {
+        for d in again {
             volatile.insert(d.key.to_string());
         }
     }
@@ -272,62 +268,6 @@ async fn fill(
         }
     }
     Ok(())
-}
-
-/// `diffs` plus the Secrets whose only change is a value: `diff_manifests` marks a
-/// changed value `(redacted, N bytes, changed)` on both sides, so such a Secret
-/// compares equal there and would be missed. Values are never shown: one line per
-/// changed key.
-fn with_secret_changes(
-    old: &str,
-    new: &str,
-    mut diffs: Vec<ObjectDiff>,
-) -> std::result::Result<Vec<ObjectDiff>, String> {
-    use hfkit::manifest::split_manifest;
-    let index = |t: &str| -> std::result::Result<std::collections::BTreeMap<_, _>, String> {
-        Ok(split_manifest(t)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|o| (o.key, o.value))
-            .collect())
-    };
-    let (old, new) = (index(old)?, index(new)?);
-    for (key, before) in &old {
-        if key.kind != "Secret" || !key.group.is_empty() || diffs.iter().any(|d| &d.key == key) {
-            continue;
-        }
-        let Some(after) = new.get(key) else { continue };
-        if before.same_content(after) {
-            continue;
-        }
-        let mut lines = String::from("--- deployed\n+++ rendered\n");
-        for field in ["data", "stringData"] {
-            let get = |v: &hfkit::values::Value| {
-                v.as_map()
-                    .and_then(|m| m.get(field))
-                    .and_then(|f| f.as_map())
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| (k.clone(), hfkit::values::to_yaml(v)))
-                            .collect::<std::collections::BTreeMap<_, _>>()
-                    })
-                    .unwrap_or_default()
-            };
-            let (b, a) = (get(before), get(after));
-            for k in b.keys().chain(a.keys()).collect::<BTreeSet<_>>() {
-                if b.get(k) != a.get(k) {
-                    lines.push_str(&format!("~ {field}.{k}: (redacted, value changed)\n"));
-                }
-            }
-        }
-        diffs.push(ObjectDiff {
-            key: key.clone(),
-            change: Change::Modified,
-            unified: lines,
-        });
-    }
-    diffs.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(diffs)
 }
 
 fn kube_flags(opts: &DiffOptions, p: &Prepared) -> Vec<String> {

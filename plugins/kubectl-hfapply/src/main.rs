@@ -2,6 +2,8 @@
 //! release, in `needs:` order, without helmfile, helm-diff or sops. The logic lives in
 //! the `hfkit-apply` library; this binary parses flags and prints.
 
+mod chart_upgrade;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use hfkit_apply::plan::{self, Target};
 use hfkit_apply::report::{self, Format};
 use hfkit_apply::run::{apply_all, RunOptions};
@@ -40,8 +42,7 @@ struct Cli {
     apply: ApplyArgs,
 }
 
-/// The subcommands; applying is the default (no subcommand). More (chart upgrades)
-/// are added in their own modules.
+/// The subcommands; applying is the default (no subcommand).
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Apply (the default when no subcommand is given).
@@ -58,6 +59,28 @@ enum Cmd {
     /// without persistent volume claims (renders each chart with `helm template`).
     #[command(after_help = "Exit codes: 0 no problems, 1 problems found or error.")]
     Lint(StatusArgs),
+    /// Set one release's chart version in its helmfile.yaml (`--version X` or `--latest`).
+    Upgrade(chart_upgrade::UpgradeArgs),
+    /// Move releases to their newest stable chart versions (edits helmfile.yaml files in
+    /// place, keeping their formatting; never commits).
+    Autoupgrade(chart_upgrade::AutoupgradeArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl-hfapply completion bash)\n  \
+        kubectl-hfapply completion zsh > \"${fpath[1]}/_kubectl-hfapply\"\n\n\
+        `kubectl hfapply <TAB>` completes through krew's kubectl_complete-hfapply helper."
+    )]
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: hfkit_cli::Shell,
+    },
+    /// kubectl's plugin completion protocol (run by kubectl_complete-hfapply).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        /// The words after `kubectl hfapply`, the last one being completed.
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        words: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -238,6 +261,18 @@ async fn run(command: Cmd) -> Result<ExitCode> {
         Cmd::Diff(d) => diff(d).await,
         Cmd::Status(s) => status(s).await,
         Cmd::Lint(s) => lint(s),
+        Cmd::Upgrade(a) => chart_upgrade::run_upgrade(&a),
+        Cmd::Autoupgrade(a) => chart_upgrade::run_autoupgrade(&a),
+        Cmd::Completion { shell } => {
+            let script =
+                hfkit_cli::completion_script(&mut Cli::command(), shell, "kubectl-hfapply");
+            print!("{script}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Complete { words } => {
+            print!("{}", hfkit_cli::cobra_complete(&Cli::command(), &words));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

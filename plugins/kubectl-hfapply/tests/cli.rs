@@ -466,3 +466,28 @@ fn ctrl_c_finishes_running_release_and_reports_the_rest_as_skipped() {
         stdout(&again)
     );
 }
+
+#[test]
+fn chart_upgrades_and_completion_are_subcommands() {
+    let example = workspace().join("examples/cluster-repo");
+    let out = Command::new(bin())
+        .args(["autoupgrade", "--all", "--dry-run", "-C"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("media/plex  local chart `../../charts/plex`: no repository to ask"),
+        "{}",
+        stdout(&out)
+    );
+    let out = run({
+        let mut c = Command::new(bin());
+        c.args(["__complete", "auto"]);
+        c
+    });
+    assert_eq!(
+        stdout(&out),
+        "autoupgrade\tMove releases to their newest stable chart versions (edits helmfile.yaml files in place, keeping their formatting; never commits)\n:4\n"
+    );
+}
