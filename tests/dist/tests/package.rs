@@ -143,6 +143,19 @@ fn krew_installs_working_plugins_that_kubectl_runs() {
             "no krew receipt for {plugin}"
         );
     }
+    // kubectl (1.26+) completes `kubectl <plugin> ...` through kubectl_complete-<plugin>,
+    // shipped in the archive (krew links only the plugin itself into its bin/).
+    for plugin in ["hfapply", "sopsraw"] {
+        let store = root.path().join(format!("store/{plugin}/{}", version()));
+        let out = run(Command::new("kubectl")
+            .env("PATH", format!("{}:{path}", store.display()))
+            .args(["__complete", plugin, "ap"]));
+        let completions = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            completions.starts_with("apply\t"),
+            "{plugin}: {completions}"
+        );
+    }
 }
 
 /// Serves one file over HTTP on loopback, for as many requests as come.
