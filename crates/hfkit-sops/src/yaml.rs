@@ -1085,12 +1085,16 @@ fn emit_map(out: &mut String, m: &Branch, indent: usize, mut line_start: bool) {
             out.push_str(&" ".repeat(indent));
         }
         line_start = true;
-        match style_string(k, true) {
-            Styled::Inline(s) => out.push_str(&s),
-            Styled::Literal(s) => out.push_str(&double_quoted(&s)),
+        if is_simple_key(k) {
+            match style_string(k, true) {
+                Styled::Inline(s) => out.push_str(&s),
+                Styled::Literal(s) => out.push_str(&double_quoted(&s)),
+            }
+            out.push(':');
+            emit_value(out, &it.value, indent, &inline);
+        } else {
+            emit_complex_entry(out, k, &it.value, indent, &inline);
         }
-        out.push(':');
-        emit_value(out, &it.value, indent, &inline);
         inline.clear();
     }
     head.extend(inline);
@@ -1104,6 +1108,44 @@ fn emit_map(out: &mut String, m: &Branch, indent: usize, mut line_start: bool) {
 
 /// Writes inline comments at the end of the current line (without the final line break);
 /// lines after the first of a multi-line comment become comment lines at `indent`.
+/// Whether yaml.v3 writes the key as a simple key (`key: value`): not multi-line and at
+/// most 128 bytes. Longer keys would also exceed the 1024-character limit YAML puts on
+/// simple keys once quoted and escaped.
+fn is_simple_key(k: &str) -> bool {
+    k.len() <= 128 && !k.chars().any(is_break)
+}
+
+/// Writes an entry with a complex key the way yaml.v3 does: `? key` then `: value`, with a
+/// block mapping or sequence value starting on the `:` line.
+fn emit_complex_entry(out: &mut String, k: &str, v: &Value, indent: usize, inline: &[&Comment]) {
+    out.push_str("? ");
+    match style_string(k, false) {
+        Styled::Inline(s) => {
+            out.push_str(&s);
+            out.push('\n');
+        }
+        Styled::Literal(s) => write_literal(out, &s, indent, next_indent(indent)),
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push(':');
+    let inner = next_indent(indent);
+    match v {
+        // With a line comment the value goes below the `:` line, in the usual block form.
+        _ if !inline.is_empty() => emit_value(out, v, indent, inline),
+        Value::Map(m) if m.iter().any(|i| matches!(i.key, Key::Str(_))) => {
+            out.push_str(&" ".repeat(inner - indent - 1));
+            emit_map(out, m, inner, false);
+        }
+        Value::Seq(s) if s.iter().any(|i| !matches!(i, Value::Comment(_))) => {
+            out.push_str(&" ".repeat(inner - indent - 1));
+            let mut sub = String::new();
+            emit_seq(&mut sub, s, inner);
+            out.push_str(sub.trim_start_matches(' '));
+        }
+        _ => emit_value(out, v, indent, inline),
+    }
+}
+
 fn line_comment(out: &mut String, inline: &[&Comment], indent: usize) {
     for c in inline {
         for (i, l) in comment_lines(&c.text).into_iter().enumerate() {
@@ -1349,6 +1391,30 @@ mod tests {
             assert_eq!(out, want, "{src:?}");
             assert_eq!(parse(&out).unwrap(), docs, "{src:?}");
         }
+    }
+
+    /// Fuzzer regression: a key longer than 1024 characters was written as a simple key,
+    /// which YAML does not allow, so the output did not parse again. yaml.v3 writes keys
+    /// over 128 bytes and multi-line keys as complex keys (`? key` / `: value`).
+    #[test]
+    fn long_and_multiline_keys_are_complex_keys() {
+        let long = "k".repeat(130);
+        let huge = "h".repeat(1100);
+        let src = format!(
+            "a:\n    {long}: v # c1\n    \"x\\ny\": 1\n    {long}2:\n        n: 1\n    \
+             {long}3:\n        - 1\n    {long}4: |\n        l1\n        l2\n    short: 2\n\
+             l:\n- ? {huge}\n  : [x]\n- ? {huge}\n  : {{n: 1}}\n"
+        );
+        let docs = parse(&src).unwrap();
+        let out = emit(&docs);
+        // Byte for byte what sops 3.13.2 writes.
+        let want = format!(
+            "a:\n    ? {long}\n    : v # c1\n    ? |-\n        x\n        y\n    : 1\n    \
+             ? {long}2\n    :   \"n\": 1\n    ? {long}3\n    :   - 1\n    ? {long}4\n    : |\n\
+             \x20       l1\n        l2\n    short: 2\nl:\n    - ? {huge}\n      : - x\n    - ? {huge}\n      : \"n\": 1\n"
+        );
+        assert_eq!(out, want);
+        assert_eq!(parse(&out).unwrap(), docs);
     }
 
     /// Like yaml.v3, control characters are refused; yaml-rust2 alone would take a NUL for
