@@ -5,66 +5,25 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
 
+use hfkit_dist_tests::{bin_dir, repo_root, run};
 use hfkit_testcluster::peer;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// Builds the plugins (debug, in this test's own target directory) and packages them
 /// once per test binary.
 fn dist() -> &'static Path {
     static DIST: OnceLock<PathBuf> = OnceLock::new();
     DIST.get_or_init(|| {
-        // target/<profile>/deps/<test binary> -> target/<profile>
-        let profile_dir = std::env::current_exe()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .parent()
-            .unwrap()
-            .to_path_buf();
-        let target_dir = profile_dir.parent().unwrap().to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        run(Command::new(cargo)
-            .current_dir(repo_root())
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .args([
-                "build",
-                "--locked",
-                "-p",
-                "helm-layered",
-                "-p",
-                "kubectl-sopsraw",
-                "-p",
-                "kubectl-hfapply",
-            ]));
         let dist = tempfile::tempdir().unwrap().keep();
         run(Command::new(repo_root().join("scripts/package.sh"))
             .env("DIST", &dist)
             .arg("--bin-dir")
-            .arg(&profile_dir));
+            .arg(bin_dir()));
         dist
     })
 }
-
 fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
