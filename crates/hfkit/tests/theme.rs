@@ -517,9 +517,9 @@ fn shapes_are_checked_with_key_paths() {
 fn the_bundled_example_repository_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster-repo");
     let repo = Repo::load(&root, "production").unwrap();
-    assert_eq!(repo.themes.len(), 1);
-    let media = &repo.themes[0];
-    assert_eq!(media.name, "media");
+    let names: Vec<&str> = repo.themes.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["backbone", "monitoring", "media"]);
+    let media = &repo.themes[2];
     let plex = &media.helmfile.releases[0];
     assert_eq!(plex.name, "plex");
     assert_eq!(plex.namespace.as_deref(), Some("media"));
@@ -535,8 +535,9 @@ fn the_bundled_example_repository_loads() {
         .unwrap();
     let present = stack.stack.layers.iter().filter(|l| l.exists).count();
     assert_eq!(present, 5, "{:?}", stack.stack.layers);
+    // ingress (0), grafana (1) and plex (2) need ingress, transmission (3) needs plex.
     let plan = Graph::build(&repo.themes).unwrap().plan_all();
-    assert_eq!(plan.waves, [vec![0]]);
+    assert_eq!(plan.waves, [vec![0], vec![1, 2], vec![3]]);
 }
 
 /// Writes `files` (path, text) under a fresh directory.

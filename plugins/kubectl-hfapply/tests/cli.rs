@@ -115,6 +115,8 @@ fn write_repo(root: &Path, ns: &str) {
 
 #[test]
 fn example_repo_applies_then_noop_runs_no_helm_and_diff_is_empty() {
+    // The bundled example: three themes, needs across themes, plain and encrypted
+    // layers, plain pre and encrypted post raw manifests.
     let cp = ControlPlane::shared();
     let state = cp.new_namespace("hfa-example-state");
     let tmp = tempfile::tempdir().unwrap();
@@ -125,16 +127,35 @@ fn example_repo_applies_then_noop_runs_no_helm_and_diff_is_empty() {
         &helm,
         &root,
         &state,
-        &["media", "--env", "production"],
+        &["--all", "--env", "production"],
     ));
     assert_eq!(out.status.code(), Some(0));
     let table = stdout(&out);
     assert!(table.starts_with("RELEASE"), "{table}");
+    for release in ["ingress", "grafana", "plex", "transmission"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(release) && l.contains("installed")),
+            "{release}: {table}"
+        );
+    }
+    assert_eq!(helm_calls(tmp.path()), 4);
+    // needs order: ingress before what needs it.
+    let pos = |r: &str| table.find(&format!("\n{r} ")).unwrap_or(usize::MAX);
     assert!(
-        table.contains("plex") && table.contains("installed"),
+        pos("ingress") < pos("grafana") && pos("ingress") < pos("plex"),
         "{table}"
     );
-    assert_eq!(helm_calls(tmp.path()), 1);
+    assert!(pos("plex") < pos("transmission"), "{table}");
+    // Raw manifests: the plain pre one and the decrypted post Secret.
+    for path in [
+        "/api/v1/namespaces/backbone/configmaps/ingress-tls-options",
+        "/api/v1/namespaces/backbone/secrets/ingress-basic-auth",
+    ] {
+        let (code, body) = cp.request("GET", path, None).unwrap();
+        assert_eq!(code, 200, "{path}: {body}");
+    }
 
     let start = Instant::now();
     let out = run(cmd(
@@ -142,13 +163,18 @@ fn example_repo_applies_then_noop_runs_no_helm_and_diff_is_empty() {
         &helm,
         &root,
         &state,
-        &["media", "--env", "production", "-o", "json"],
+        &["--all", "--env", "production", "-o", "json"],
     ));
     eprintln!("no-op apply of the example: {:?}", start.elapsed());
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(json["results"][0]["outcome"], "unchanged");
-    assert_eq!(helm_calls(tmp.path()), 1, "the no-op ran helm");
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(
+        results.iter().all(|r| r["outcome"] == "unchanged"),
+        "{json}"
+    );
+    assert_eq!(helm_calls(tmp.path()), 4, "the no-op ran helm");
 
     let out = run(cmd(
         cp,
@@ -157,13 +183,18 @@ fn example_repo_applies_then_noop_runs_no_helm_and_diff_is_empty() {
         &state,
         &[
             "diff",
-            "media",
+            "--all",
             "--env",
             "production",
             "--detailed-exitcode",
         ],
     ));
-    assert_eq!(out.status.code(), Some(0), "diff after apply is not empty");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "diff after apply is not empty: {}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("no changes"));
 }
 
