@@ -187,3 +187,90 @@ fn helm4_installs_the_plugin_archive() {
         .arg(&archive));
     layered_values_works(&helm, home.path());
 }
+
+#[test]
+fn helm4_verifies_a_signed_plugin_package_and_refuses_a_tampered_one() {
+    let work = tempfile::tempdir().unwrap();
+    let gnupg = work.path().join("gnupg");
+    std::fs::create_dir(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        run(Command::new("gpg")
+            .env("GNUPGHOME", &gnupg)
+            .args(["--batch", "--passphrase", ""])
+            .args(args))
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "hfkit test release <release@hfkit.invalid>",
+        "rsa3072",
+        "sign",
+        "never",
+    ]);
+    std::fs::write(
+        work.path().join("secring.gpg"),
+        gpg(&["--export-secret-keys"]).stdout,
+    )
+    .unwrap();
+    std::fs::write(work.path().join("pubring.gpg"), gpg(&["--export"]).stdout).unwrap();
+
+    let plugin = work.path().join("src/layered");
+    std::fs::create_dir_all(plugin.join("bin")).unwrap();
+    std::fs::copy(
+        repo_root().join("plugins/helm-layered/helm4/plugin.yaml"),
+        plugin.join("plugin.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        bin_dir().join("helm-layered"),
+        plugin.join("bin/helm-layered"),
+    )
+    .unwrap();
+    let out_dir = work.path().join("out");
+    let helm = peer("helm4");
+    let home = tempfile::tempdir().unwrap();
+    run(helm_env(&mut Command::new(&helm), home.path())
+        .env("GNUPGHOME", &gnupg)
+        .args([
+            "plugin",
+            "package",
+            "--sign",
+            "--key",
+            "hfkit test release",
+            "--keyring",
+        ])
+        .arg(work.path().join("secring.gpg"))
+        .arg("-d")
+        .arg(&out_dir)
+        .arg(&plugin));
+    let archive = out_dir.join(format!("layered-{}.tgz", env!("CARGO_PKG_VERSION")));
+    assert!(archive.with_extension("tgz.prov").is_file());
+
+    // A tampered archive fails verification.
+    let tampered_dir = work.path().join("tampered");
+    std::fs::create_dir(&tampered_dir).unwrap();
+    let tampered = tampered_dir.join(archive.file_name().unwrap());
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&tampered, bytes).unwrap();
+    std::fs::copy(
+        archive.with_extension("tgz.prov"),
+        tampered.with_extension("tgz.prov"),
+    )
+    .unwrap();
+    let out = helm_env(&mut Command::new(&helm), home.path())
+        .args(["plugin", "install", "--keyring"])
+        .arg(work.path().join("pubring.gpg"))
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a tampered archive installed");
+
+    let out = run(helm_env(&mut Command::new(&helm), home.path())
+        .args(["plugin", "install", "--keyring"])
+        .arg(work.path().join("pubring.gpg"))
+        .arg(&archive));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Signed by: hfkit test release"));
+    layered_values_works(&helm, home.path());
+}
