@@ -46,6 +46,10 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Apply (the default when no subcommand is given).
+    #[command(
+        after_help = "Examples:\n  kubectl hfapply apply media --env production\n  \
+        kubectl hfapply apply --all --env production --changed-since origin/main -o markdown"
+    )]
     Apply(ApplyArgs),
     /// What an apply would change, release by release (Secret values redacted).
     #[command(
@@ -54,10 +58,16 @@ enum Cmd {
     Diff(DiffArgs),
     /// Per release: deployed revision, last apply, in sync with the repository or not
     /// (by fingerprint; runs no helm).
+    #[command(
+        after_help = "Examples:\n  kubectl hfapply status --all --env production\n  \
+        kubectl hfapply status media -o json"
+    )]
     Status(StatusArgs),
     /// Checks without a cluster: needs problems, hostPath volumes, stateful workloads
     /// without persistent volume claims (renders each chart with `helm template`).
-    #[command(after_help = "Exit codes: 0 no problems, 1 problems found or error.")]
+    #[command(
+        after_help = "Exit codes: 0 no problems, 1 problems found or error.\n\nExamples:\n  kubectl hfapply lint --all\n  kubectl hfapply lint media --env production"
+    )]
     Lint(StatusArgs),
     /// Set one release's chart version in its helmfile.yaml (`--version X` or `--latest`).
     Upgrade(chart_upgrade::UpgradeArgs),
