@@ -13,7 +13,7 @@
 //!
 //! After an apply, a diff of the same inputs is therefore empty.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 
 use hfkit::diff::{diff_manifests, render_text, Change, ObjectDiff};
@@ -111,14 +111,43 @@ pub async fn diff_all(
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
     let conn = hfkit_kube::connect(&crate::plan::kube_for(&opts.kube, &prepared)?).await?;
+    // `helm template repo/chart --version V` reads helm's local copy of the repository
+    // index: refresh each repository once first, or a version published since this
+    // machine last looked (what autoupgrade just chose) would not be found.
+    let mut repos: BTreeMap<String, String> = BTreeMap::new();
+    for p in &prepared {
+        if let Some((name, url)) = &p.repository {
+            repos.insert(name.clone(), url.clone());
+        }
+    }
+    let mut repo_errors: BTreeMap<String, String> = BTreeMap::new();
+    for (name, url) in &repos {
+        let args: Vec<OsString> = vec![
+            "repo".into(),
+            "add".into(),
+            name.into(),
+            url.into(),
+            "--force-update".into(),
+        ];
+        if let Err(e) = helm_async(opts.helm.clone(), args, None).await {
+            repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
+        }
+    }
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = prepared.len();
     for (i, p) in prepared.into_iter().enumerate() {
         let (conn, opts, sem) = (conn.clone(), opts.clone(), semaphore.clone());
+        let repo_error = p
+            .repository
+            .as_ref()
+            .and_then(|(name, _)| repo_errors.get(name).cloned());
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let diff = diff_release(&conn, &opts, &p).await;
+            let mut diff = diff_release(&conn, &opts, &p).await;
+            if let (Some(e), None) = (repo_error, &diff.error) {
+                diff.error = Some(e);
+            }
             (i, diff)
         });
     }

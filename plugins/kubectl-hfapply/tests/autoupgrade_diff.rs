@@ -90,13 +90,18 @@ fn package_chart(work: &Path, into: &Path, version: &str, flavour: &str, home: &
 /// Requests served so far, as `GET /path`.
 type RequestLog = Arc<Mutex<Vec<String>>>;
 
-/// Serves the files `files(port)` returns (path without the leading `/` to bytes) on
-/// 127.0.0.1 from a thread, one thread per connection, for as many requests as come;
-/// returns the port and the log of requests.
-fn serve(files: impl FnOnce(u16) -> BTreeMap<String, Vec<u8>>) -> (u16, RequestLog) {
+/// Files served, by path without the leading `/`; the test can publish more while the
+/// server runs.
+type Served = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+
+/// Serves the files `files(port)` returns on 127.0.0.1 from a thread, one thread per
+/// connection, for as many requests as come; returns the port, the served files (to
+/// change them later) and the log of requests.
+fn serve(files: impl FnOnce(u16) -> BTreeMap<String, Vec<u8>>) -> (u16, Served, RequestLog) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let files = Arc::new(files(port));
+    let files: Served = Arc::new(Mutex::new(files(port)));
+    let served = files.clone();
     let log = Arc::new(Mutex::new(Vec::new()));
     let log2 = log.clone();
     std::thread::spawn(move || {
@@ -106,10 +111,14 @@ fn serve(files: impl FnOnce(u16) -> BTreeMap<String, Vec<u8>>) -> (u16, RequestL
             std::thread::spawn(move || answer(stream, &files, &log));
         }
     });
-    (port, log)
+    (port, served, log)
 }
 
-fn answer(mut stream: TcpStream, files: &BTreeMap<String, Vec<u8>>, log: &Mutex<Vec<String>>) {
+fn answer(
+    mut stream: TcpStream,
+    files: &Mutex<BTreeMap<String, Vec<u8>>>,
+    log: &Mutex<Vec<String>>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -128,9 +137,10 @@ fn answer(mut stream: TcpStream, files: &BTreeMap<String, Vec<u8>>, log: &Mutex<
         .unwrap_or("")
         .trim_start_matches('/');
     log.lock().unwrap().push(format!("{method} /{path}"));
-    let (status, body): (&str, &[u8]) = match files.get(path) {
+    let found = files.lock().unwrap().get(path).cloned();
+    let (status, body): (&str, Vec<u8>) = match found {
         Some(b) if method == "GET" || method == "HEAD" => ("200 OK", b),
-        _ => ("404 Not Found", b"not found\n"),
+        _ => ("404 Not Found", b"not found\n".to_vec()),
     };
     let kind = if path.ends_with(".tgz") {
         "application/gzip"
@@ -143,20 +153,23 @@ fn answer(mut stream: TcpStream, files: &BTreeMap<String, Vec<u8>>, log: &Mutex<
     )
     .into_bytes();
     if method != "HEAD" {
-        resp.extend_from_slice(body);
+        resp.extend_from_slice(&body);
     }
     let _ = stream.write_all(&resp);
     let _ = stream.flush();
 }
 
-/// A classic repository index with both versions, published long ago (so that no
-/// `--min-age` could hold them back).
-fn index_yaml(port: u16) -> String {
+/// A classic repository index listing `versions` of the two below, published long ago
+/// (so that no `--min-age` could hold them back).
+fn index_yaml(port: u16, versions: &[&str]) -> String {
     let mut out = String::from("apiVersion: v1\nentries:\n  app:\n");
     for (version, created) in [
         ("1.1.0", "2024-02-01T10:00:00Z"),
         ("1.0.0", "2024-01-01T10:00:00Z"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(v, _)| versions.contains(v))
+    {
         out.push_str(&format!(
             "  - apiVersion: v2\n    name: app\n    version: {version}\n    appVersion: \"{version}\"\n    created: \"{created}\"\n    urls:\n    - http://127.0.0.1:{port}/app-{version}.tgz\n"
         ));
@@ -253,15 +266,29 @@ fn autoupgrade_then_diff_shows_exactly_the_upgraded_releases() {
         "chocolate",
         &home,
     );
-    let (port, requests) = serve(|port| {
+    // At first only 1.0.0 is published; 1.1.0 comes out after the first apply, as in
+    // life: diff must then refresh helm's copy of the index itself.
+    let (port, files, requests) = serve(|port| {
         let mut files = BTreeMap::new();
-        files.insert("index.yaml".to_string(), index_yaml(port).into_bytes());
-        for v in ["1.0.0", "1.1.0"] {
-            let name = format!("app-{v}.tgz");
-            files.insert(name.clone(), std::fs::read(served.join(&name)).unwrap());
-        }
+        files.insert(
+            "index.yaml".to_string(),
+            index_yaml(port, &["1.0.0"]).into_bytes(),
+        );
+        let name = "app-1.0.0.tgz".to_string();
+        files.insert(name.clone(), std::fs::read(served.join(&name)).unwrap());
         files
     });
+    let publish_1_1_0 = || {
+        let mut f = files.lock().unwrap();
+        f.insert(
+            "index.yaml".into(),
+            index_yaml(port, &["1.0.0", "1.1.0"]).into_bytes(),
+        );
+        f.insert(
+            "app-1.1.0.tgz".into(),
+            std::fs::read(served.join("app-1.1.0.tgz")).unwrap(),
+        );
+    };
 
     // The repository: a master helmfile listing one theme with three releases of
     // demo/app at 1.0.0, `beta` pinned by a comment.
@@ -311,6 +338,9 @@ fn autoupgrade_then_diff_shows_exactly_the_upgraded_releases() {
             "apps/alpha (namespace {ns}): no changes\napps/beta (namespace {ns}): no changes\napps/gamma (namespace {ns}): no changes\n"
         )
     );
+
+    // The chart's 1.1.0 is published now, after this machine's helm last read the index.
+    publish_1_1_0();
 
     // autoupgrade: exit 3, exactly the two unpinned version lines changed.
     let mut c = Command::new(bin());
