@@ -20,6 +20,8 @@ manifests with kubectl, decrypting with sops):
 
 Secrets layers are written in plaintext here; bench/run.sh encrypts them with sops.
 Names carry N (n50-t03, n50-r017) so repositories of several N share one cluster.
+For N >= 100 the Services are headless (clusterIP: None): the dev cluster's service range
+(10.0.0.0/24) holds 254 ClusterIPs, and N=200 needs ~470 Services.
 """
 import os
 import sys
@@ -65,7 +67,7 @@ kind: Service
 metadata:
   name: {{{{ .Release.Name }}}}-svc{i}
 spec:
-  selector:
+  {HEADLESS}selector:
     app.kubernetes.io/instance: {{{{ .Release.Name }}}}
   ports:
     - name: http
@@ -121,7 +123,8 @@ secret: {password: unset, token: unset}
 """)
     for t in range(ntpl):
         kind = ORDER[t % len(ORDER)]
-        write(f"charts/{chart}/templates/{kind}-{t}.yaml", KINDS[kind].format(i=t))
+        text = KINDS[kind].replace("{HEADLESS}", "clusterIP: None\n  " if N >= 100 else "")
+        write(f"charts/{chart}/templates/{kind}-{t}.yaml", text.format(i=t))
 
 # --- themes ---------------------------------------------------------------------------
 LAYERS = """    values:
