@@ -5,7 +5,7 @@
 # Usage: bench/run.sh [N...]            (default: 10 50; N=200 works, it only takes long)
 # Env:   REPS (default 3) repetitions per measurement, the median is reported;
 #        BENCH_WORK (default /tmp/bench-work): generated repos, logs, times.tsv;
-#        SKIP_HELMFILE=1: hfkit side only (e.g. N=200 for growth); APPEND=1: add to the
+#        SKIP_HELMFILE=1 / SKIP_HFKIT=1: one side only (e.g. N=200 in two sittings); APPEND=1: add to the
 #        previous run's times.tsv instead of starting over (and skip the decrypt step);
 #        HELM_SECRETS_DIR: an unpacked helm-secrets release (default: from the mirror
 #        /work/.mirror/jkroepke+helm-secrets, tag v4.7.7; never committed here).
@@ -62,6 +62,7 @@ KC_HELMFILE=$(cluster /tmp/bench-cluster-helmfile)
 measure() {
   local n=$1 step=$2 tool=$3 rep=$4 kc=$5; shift 5
   [ "$tool" = helmfile ] && [ -n "${SKIP_HELMFILE:-}" ] && return 0
+  [ "$tool" = hfkit ] && [ -n "${SKIP_HFKIT:-}" ] && return 0
   local out="$WORK/logs/n$n.$step.$tool.$rep" t0 t1 rc=0
   mkdir -p "$WORK/logs"
   t0=$(date +%s%N)
@@ -160,10 +161,17 @@ for N in "${NS[@]}"; do
   done
   load "n$N-end"
   # same work on both sides?
-  snapshot "$KC_HFKIT" >"$WORK/n$N.hfkit.state"
+  [ -n "${SKIP_HFKIT:-}" ] || snapshot "$KC_HFKIT" >"$WORK/n$N.hfkit.state"
   snapshot "$KC_HELMFILE" >"$WORK/n$N.helmfile.state"
   if [ -n "${SKIP_HELMFILE:-}" ]; then
     echo "N=$N: helmfile side not run (SKIP_HELMFILE)" >>"$WORK/checks.txt"
+  elif [ -n "${SKIP_HFKIT:-}" ]; then
+    # the hfkit side ran earlier with REPS_HFKIT repetitions: compare releases only if they match
+    if diff -u "$WORK/n$N.hfkit.state" "$WORK/n$N.helmfile.state" >"$WORK/n$N.state.diff"; then
+      echo "N=$N: same releases, revisions and objects ($(wc -l <"$WORK/n$N.hfkit.state") lines)" >>"$WORK/checks.txt"
+    else
+      echo "N=$N: helmfile side run separately (SKIP_HFKIT, REPS=$REPS); differences in $WORK/n$N.state.diff" >>"$WORK/checks.txt"
+    fi
   elif [ -s "$WORK/n$N.hfkit.state" ] && diff -u "$WORK/n$N.hfkit.state" "$WORK/n$N.helmfile.state" >"$WORK/n$N.state.diff"; then
     echo "N=$N: same releases, revisions and objects ($(wc -l <"$WORK/n$N.hfkit.state") lines)" >>"$WORK/checks.txt"
   else
