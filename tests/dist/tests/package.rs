@@ -16,7 +16,9 @@ use hfkit_testcluster::peer;
 fn dist() -> &'static Path {
     static DIST: OnceLock<PathBuf> = OnceLock::new();
     DIST.get_or_init(|| {
-        let dist = tempfile::tempdir().unwrap().keep();
+        // Beside the binaries, replaced on every run (package.sh empties it first), so
+        // repeated runs do not pile up archives in the temp directory.
+        let dist = bin_dir().join("hfkit-dist");
         run(Command::new(repo_root().join("scripts/package.sh"))
             .env("DIST", &dist)
             .arg("--bin-dir")
@@ -24,6 +26,7 @@ fn dist() -> &'static Path {
         dist
     })
 }
+
 fn version() -> String {
     format!("v{}", env!("CARGO_PKG_VERSION"))
 }
