@@ -233,6 +233,26 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if cli.command.is_none() {
+        // `kubectl hfapply -C repo diff --all` parses as an apply of a theme named
+        // `diff` (flags before a subcommand belong to the default apply): refuse rather
+        // than apply when a diff was meant.
+        let sub = Cli::command();
+        if let Some(name) = cli
+            .apply
+            .select
+            .themes
+            .iter()
+            .find(|t| sub.find_subcommand(t.as_str()).is_some())
+        {
+            eprintln!(
+                "Error: `{name}` is a subcommand, but it came after flags of the default apply: \
+                 put it first (`kubectl hfapply {name} -C DIR ...`); a theme with that name \
+                 can be given as its directory (`helmfiles/{name}`)"
+            );
+            return ExitCode::from(1);
+        }
+    }
     let command = cli.command.unwrap_or(Cmd::Apply(cli.apply));
     match runtime.block_on(run(command)) {
         Ok(code) => code,

@@ -522,3 +522,21 @@ fn chart_upgrades_and_completion_are_subcommands() {
         "autoupgrade\tMove releases to their newest stable chart versions (edits helmfile.yaml files in place, keeping their formatting; never commits)\n:4\n"
     );
 }
+
+#[test]
+fn a_subcommand_after_apply_flags_is_refused_not_applied() {
+    // `-C DIR diff` would otherwise apply a theme named `diff` (and with --all, all).
+    let out = Command::new(bin())
+        .arg("-C")
+        .arg(workspace().join("examples/cluster-repo"))
+        .args(["diff", "--all", "--kubeconfig", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .contains("`diff` is a subcommand, but it came after flags of the default apply"),
+        "{}",
+        stderr(&out)
+    );
+}
