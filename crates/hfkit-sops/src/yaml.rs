@@ -681,6 +681,9 @@ fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
         NodeKind::Scalar { value, style, tag } => scalar_value(&value, style, &tag),
         NodeKind::Map(entries) => {
             let mut branch = Vec::with_capacity(entries.len());
+            // Keys seen so far: a linear scan of `branch` made large maps quadratic.
+            let mut seen: std::collections::HashSet<String> =
+                std::collections::HashSet::with_capacity(entries.len());
             for (i, (k, v)) in entries.into_iter().enumerate() {
                 if let Some(cs) = attach.before.remove(&(node.id, i)) {
                     // Non-inline comments first, then the inline comment of the value (sops order).
@@ -705,10 +708,7 @@ fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
                     },
                     _ => return Err(perr(format!("complex map key at line {}", k.line + 1))),
                 };
-                if branch
-                    .iter()
-                    .any(|it| matches!(&it.key, Key::Str(k) if *k == key))
-                {
+                if !seen.insert(key.clone()) {
                     return Err(perr(format!(
                         "mapping key {key:?} already defined (line {})",
                         k_line + 1
