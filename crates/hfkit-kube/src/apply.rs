@@ -282,17 +282,16 @@ pub(crate) fn api_for(resolver: &Resolver, r: &Resolved, o: &ObjectRef) -> Api<D
     resolver.api(r, o.namespace.as_deref())
 }
 
-/// Server-side applies `manifests` (see the module docs), records set membership and,
-/// with `prune`, deletes the set's members that are no longer declared.
-pub async fn apply(
+/// The set named `set` (if any), a resolver, and `manifests` prepared against the
+/// cluster: what both [`apply`] and [`crate::diff()`] start from.
+pub async fn open_batch(
     conn: &Connection,
     manifests: &[Manifest],
-    opts: &ApplyOptions,
-) -> Result<ApplyReport> {
-    let set = match &opts.set {
-        Some(s) => Some(SetRef::new(s, &conn.default_namespace)?),
-        None => None,
-    };
+    set: Option<&str>,
+) -> Result<(Option<SetRef>, Resolver, Vec<Prepared>)> {
+    let set = set
+        .map(|s| SetRef::new(s, &conn.default_namespace))
+        .transpose()?;
     let mut resolver = Resolver::new(conn.client.clone());
     let batch = prepare(
         &mut resolver,
@@ -301,6 +300,17 @@ pub async fn apply(
         set.as_ref(),
     )
     .await?;
+    Ok((set, resolver, batch))
+}
+
+/// Server-side applies `manifests` (see the module docs), records set membership and,
+/// with `prune`, deletes the set's members that are no longer declared.
+pub async fn apply(
+    conn: &Connection,
+    manifests: &[Manifest],
+    opts: &ApplyOptions,
+) -> Result<ApplyReport> {
+    let (set, mut resolver, batch) = open_batch(conn, manifests, opts.set.as_deref()).await?;
     let old_members = match &set {
         Some(s) => inventory::read(&conn.client, s).await?,
         None => BTreeSet::new(),

@@ -8,11 +8,11 @@ use std::fmt;
 
 use kube::api::{Patch, PatchParams};
 
-use crate::apply::{api_for, prepare, resolve_waiting, FIELD_MANAGER};
+use crate::apply::{api_for, open_batch, resolve_waiting, FIELD_MANAGER};
 use crate::convert::json_to_yaml;
-use crate::discovery::{ObjectRef, Resolver};
+use crate::discovery::ObjectRef;
 use crate::error::{Error, Result};
-use crate::inventory::{self, SetRef};
+use crate::inventory;
 use crate::kubeconfig::Connection;
 use crate::manifests::Manifest;
 use crate::redact::{redact, redact_pair, strip_noise};
@@ -106,18 +106,7 @@ pub async fn diff(
     manifests: &[Manifest],
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
-    let set = match &opts.set {
-        Some(s) => Some(SetRef::new(s, &conn.default_namespace)?),
-        None => None,
-    };
-    let mut resolver = Resolver::new(conn.client.clone());
-    let batch = prepare(
-        &mut resolver,
-        manifests,
-        &conn.default_namespace,
-        set.as_ref(),
-    )
-    .await?;
+    let (set, mut resolver, batch) = open_batch(conn, manifests, opts.set.as_deref()).await?;
     let pp = PatchParams {
         field_manager: Some(opts.field_manager.clone()),
         force: true,
