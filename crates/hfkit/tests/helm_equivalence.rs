@@ -111,3 +111,47 @@ fn nulls_remove_chart_defaults_through_our_merged_file() {
         "{out}"
     );
 }
+
+#[test]
+fn anchors_aliases_and_merge_keys_resolve_as_helm_reads_them() {
+    // README claims we resolve these as helm's reader does: helm given the layers as
+    // `-f` files and helm given our merged file must render the same values.
+    let layers = [
+        "defaults: &defaults\n  image: {tag: \"1.0\", pullPolicy: IfNotPresent}\n  replicas: 2\nweb:\n  <<: *defaults\n  replicas: 3\nhosts: &hosts [a.example, b.example]\n",
+        "worker:\n  ports: &p [80, 443]\n  again: *p\n",
+        "base: &b {x: 1, v: {z: 2}}\nderived:\n  <<: [*b, {w: 0, x: 9}]\n  v: {q: 3}\n",
+    ];
+    for major in [3, 4] {
+        let helm = hfkit_testcluster::peer(&format!("helm{major}"));
+        let dir = tempfile::tempdir().unwrap();
+        write_chart(dir.path());
+        let mut files = Vec::new();
+        let mut trees = Vec::new();
+        for (i, text) in layers.iter().enumerate() {
+            let name = format!("layer{i}.yaml");
+            std::fs::write(dir.path().join(&name), text).unwrap();
+            trees.push(parse_values(text, i as u32).unwrap());
+            files.push(name);
+        }
+        let merged = hfkit::values::to_yaml(&merge_all(trees));
+        assert!(
+            !merged.contains('&') && !merged.contains('*') && !merged.contains("<<"),
+            "{merged}"
+        );
+        std::fs::write(dir.path().join("merged.yaml"), &merged).unwrap();
+        let theirs = helm_template(&helm, dir.path(), &files);
+        let ours = helm_template(&helm, dir.path(), &["merged.yaml".to_string()]);
+        assert_eq!(ours, theirs, "helm {major}, merged file:\n{merged}");
+        // The merge keys did something: explicit keys win, the first source wins.
+        assert!(
+            theirs.contains(
+                "web:\n  image:\n    pullPolicy: IfNotPresent\n    tag: \"1.0\"\n  replicas: 3\n"
+            ),
+            "{theirs}"
+        );
+        assert!(
+            theirs.contains("derived:\n  v:\n    q: 3\n  w: 0\n  x: 1\n"),
+            "{theirs}"
+        );
+    }
+}
