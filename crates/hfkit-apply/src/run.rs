@@ -663,51 +663,22 @@ pub fn helm_output(
     args: &[OsString],
     values: Option<&str>,
 ) -> std::result::Result<String, String> {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    use std::process::Stdio;
-    let mut cmd = helm.command();
-    cmd.args(args)
-        .stdin(if values.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let shown: Vec<String> = args
-        .iter()
-        .take(3)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", helm.bin().display()))?;
-    let writer = values.map(|v| {
-        let mut stdin = child.stdin.take();
-        let v = v.to_string();
-        std::thread::spawn(move || {
-            if let Some(s) = stdin.as_mut() {
-                let _ = s.write_all(v.as_bytes());
-            }
-        })
-    });
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("waiting for helm: {e}"))?;
-    if let Some(w) = writer {
-        let _ = w.join();
+    match helm.clone().in_own_process_group().output(args, values) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        // A short message: the subcommand and release, helm's last two lines.
+        Err(hfkit::helm::HelmError::Failed { status, stderr, .. }) => {
+            let shown: Vec<String> = args
+                .iter()
+                .take(3)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let last: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            let tail = last[last.len().saturating_sub(2)..].join(" ");
+            Err(format!(
+                "helm {} failed ({status}): {tail}",
+                shown.join(" ")
+            ))
+        }
+        Err(e) => Err(e.to_string()),
     }
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = last[last.len().saturating_sub(2)..].join(" ");
-        return Err(format!(
-            "helm {} failed ({}): {tail}",
-            shown.join(" "),
-            out.status
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -47,6 +47,8 @@ pub enum HelmError {
 #[derive(Debug, Clone)]
 pub struct Helm {
     bin: PathBuf,
+    /// Start each helm in its own process group (see [`Helm::in_own_process_group`]).
+    own_group: bool,
 }
 
 impl Helm {
@@ -60,16 +62,27 @@ impl Helm {
             } else {
                 bin
             };
-            return Ok(Helm { bin: resolved });
+            return Ok(Helm::at(resolved));
         }
         which::which("helm")
-            .map(|bin| Helm { bin })
+            .map(Helm::at)
             .map_err(|_| HelmError::NotFound)
     }
 
     /// A specific helm binary.
     pub fn at(bin: impl Into<PathBuf>) -> Helm {
-        Helm { bin: bin.into() }
+        Helm {
+            bin: bin.into(),
+            own_group: false,
+        }
+    }
+
+    /// Starts every helm in its own process group, so that a Ctrl-C sent to ours (the
+    /// terminal's process group) does not kill a helm in the middle of writing a
+    /// release: the caller decides when to stop.
+    pub fn in_own_process_group(mut self) -> Helm {
+        self.own_group = true;
+        self
     }
 
     /// The binary's path.
@@ -81,7 +94,13 @@ impl Helm {
     /// KUBECONFIG, HELM_DEBUG, ...) is inherited, which is how helm passes its global
     /// flags to plugins.
     pub fn command(&self) -> Command {
-        Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        #[cfg(unix)]
+        if self.own_group {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        cmd
     }
 
     /// Runs `helm ARGS` with `values` on standard input; `args` must contain `-f -`
