@@ -126,12 +126,12 @@ fn edit_does_not_copy_a_repeated_iv() {
     assert_ne!(twin, enc);
     // The MAC covers plaintexts only, so sops accepts the file.
     assert_eq!(env.sops_decrypt("twin.yaml", &twin), "a:\n    - x\n    - x\n");
-    let out = edit_str(&twin, "a:\n    - x\n    - x\nb: y\n", Format::Yaml, &env.keys()).unwrap();
+    let out = edit_str(&twin, "a:\n    - x\n    - x\nb: z\n", Format::Yaml, &env.keys()).unwrap();
     assert_distinct("edit of a file with a repeated IV", &out);
     assert_eq!(by_pos(&out)["/a/0"], p["/a/0"]);
     assert_eq!(
         env.sops_decrypt("out.yaml", &out),
-        "a:\n    - x\n    - x\nb: y\n"
+        "a:\n    - x\n    - x\nb: z\n"
     );
 }
 
