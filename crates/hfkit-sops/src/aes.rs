@@ -119,7 +119,11 @@ pub fn decrypt(value: &str, key: &[u8], aad: &str) -> Result<Value, String> {
     Ok(match ty.as_str() {
         "str" => Value::Str(text?),
         // sops never writes it (its Encrypt has no bytes case) and 3.13.2 panics reading it.
-        "bytes" => return Err("type `bytes` is not written by sops (sops 3.13 cannot read it either)".into()),
+        "bytes" => {
+            return Err(
+                "type `bytes` is not written by sops (sops 3.13 cannot read it either)".into(),
+            )
+        }
         "time" => Value::Time(text?),
         "int" => {
             let t = text?;

@@ -215,10 +215,11 @@ impl Walker<'_> {
                             });
                         }
                     } else if let Value::Str(s) = v {
-                        let plain = aes::decrypt(s, key, &aad(path)).map_err(|detail| Error::Value {
-                            path: aad(path),
-                            detail,
-                        })?;
+                        let plain =
+                            aes::decrypt(s, key, &aad(path)).map_err(|detail| Error::Value {
+                                path: aad(path),
+                                detail,
+                            })?;
                         if matches!(plain, Value::Comment(_)) {
                             // sops would turn the value into a comment: it vanishes from the
                             // output while the MAC still matches, as `type` is not authenticated.

@@ -292,11 +292,8 @@ fn check_version(v: &str) -> Result<(), Error> {
 
 /// `MAJOR.MINOR.PATCH[-PRE][+BUILD]` as semver 2.0 spells it.
 fn is_semver(v: &str) -> bool {
-    let ident = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-')
-    };
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
     let num = |s: &str| {
         !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
     };

@@ -78,14 +78,7 @@ fn edit_never_reuses_an_iv_and_keeps_unchanged_ciphertexts() {
 
     let (before, after) = (by_pos(&enc), by_pos(&out));
     for pos in [
-        "/users/0",
-        "/users/1",
-        "/users/2",
-        "/users/3",
-        "/db/user",
-        "/same1",
-        "/same2",
-        "/count",
+        "/users/0", "/users/1", "/users/2", "/users/3", "/db/user", "/same1", "/same2", "/count",
     ] {
         assert_eq!(before[pos], after[pos], "unchanged value at {pos}");
     }
@@ -125,8 +118,17 @@ fn edit_does_not_copy_a_repeated_iv() {
     let twin = enc.replacen(&p["/a/1"], &p["/a/0"], 1);
     assert_ne!(twin, enc);
     // The MAC covers plaintexts only, so sops accepts the file.
-    assert_eq!(env.sops_decrypt("twin.yaml", &twin), "a:\n    - x\n    - x\n");
-    let out = edit_str(&twin, "a:\n    - x\n    - x\nb: z\n", Format::Yaml, &env.keys()).unwrap();
+    assert_eq!(
+        env.sops_decrypt("twin.yaml", &twin),
+        "a:\n    - x\n    - x\n"
+    );
+    let out = edit_str(
+        &twin,
+        "a:\n    - x\n    - x\nb: z\n",
+        Format::Yaml,
+        &env.keys(),
+    )
+    .unwrap();
     assert_distinct("edit of a file with a repeated IV", &out);
     assert_eq!(by_pos(&out)["/a/0"], p["/a/0"]);
     assert_eq!(

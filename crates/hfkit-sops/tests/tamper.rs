@@ -476,7 +476,10 @@ fn tamper_table_against_real_sops_and_us() {
         }
         // The policy itself: whatever sops refuses, we refuse.
         if matches!(c.sops, Refused(_)) && !matches!(c.ours, Refused(_)) {
-            failures.push(format!("{}: sops refuses, the table lets it through", c.name));
+            failures.push(format!(
+                "{}: sops refuses, the table lets it through",
+                c.name
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

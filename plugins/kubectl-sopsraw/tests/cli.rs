@@ -745,7 +745,15 @@ fn conflicts_fail_unless_forced() {
 fn all_ivs(enc: &str) -> Vec<String> {
     enc.split("ENC[AES256_GCM,")
         .skip(1)
-        .map(|v| v.split(",iv:").nth(1).unwrap().split(',').next().unwrap().to_string())
+        .map(|v| {
+            v.split(",iv:")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
