@@ -117,7 +117,13 @@ pub fn decrypt(value: &str, key: &[u8], aad: &str) -> Result<Value, String> {
     let (plain, ty) = decrypt_bytes(value, key, aad)?;
     let text = String::from_utf8(plain).map_err(|_| "decrypted value is not UTF-8".to_string());
     Ok(match ty.as_str() {
-        "str" | "bytes" => Value::Str(text?),
+        "str" => Value::Str(text?),
+        // sops never writes it (its Encrypt has no bytes case) and 3.13.2 panics reading it.
+        "bytes" => {
+            return Err(
+                "type `bytes` is not written by sops (sops 3.13 cannot read it either)".into(),
+            )
+        }
         "time" => Value::Time(text?),
         "int" => {
             let t = text?;
@@ -161,21 +167,42 @@ pub fn to_bytes(v: &Value) -> Option<Vec<u8>> {
     })
 }
 
-/// Encrypts a leaf value. `iv` is the IV to use (fresh random unless re-encrypting an
-/// unchanged value). Empty strings and empty comments stay empty, as in sops.
+/// The `type:` sops writes for a leaf and the bytes it seals; `None` for non-leaves.
+pub fn type_and_bytes(v: &Value) -> Option<(&'static str, Vec<u8>)> {
+    let ty = match v {
+        Value::Str(_) => "str",
+        Value::Int(_) => "int",
+        Value::Float(_) => "float",
+        Value::Bool(_) => "bool",
+        Value::Time(_) => "time",
+        Value::Comment(_) => "comment",
+        _ => return None,
+    };
+    Some((ty, to_bytes(v)?))
+}
+
+/// Formats the parts of an encrypted value as sops writes them.
+pub fn format(data: &[u8], iv: &[u8], tag: &[u8], datatype: &str) -> String {
+    format!(
+        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
+        B64.encode(data),
+        B64.encode(iv),
+        B64.encode(tag),
+        datatype
+    )
+}
+
+/// Encrypts a leaf value under `iv`, which must never have sealed anything else with this
+/// data key (see [`crate::crypt::fresh_iv`]). Empty strings and empty comments stay empty,
+/// as in sops.
 pub fn encrypt(v: &Value, key: &[u8], aad: &str, iv: &[u8; IV_SIZE]) -> Result<String, String> {
-    let (bytes, ty) = match v {
+    match v {
         Value::Str(s) if s.is_empty() => return Ok(String::new()),
         Value::Comment(c) if c.text.is_empty() => return Ok(String::new()),
-        Value::Str(_) => (to_bytes(v), "str"),
-        Value::Int(_) => (to_bytes(v), "int"),
-        Value::Float(_) => (to_bytes(v), "float"),
-        Value::Bool(_) => (to_bytes(v), "bool"),
-        Value::Time(_) => (to_bytes(v), "time"),
-        Value::Comment(_) => (to_bytes(v), "comment"),
-        _ => return Err("value to encrypt has unsupported type".into()),
-    };
-    let bytes = bytes.unwrap_or_default();
+        _ => {}
+    }
+    let (ty, bytes) =
+        type_and_bytes(v).ok_or_else(|| "value to encrypt has unsupported type".to_string())?;
     let c = cipher(key)?;
     let out = c
         .encrypt(
@@ -187,13 +214,7 @@ pub fn encrypt(v: &Value, key: &[u8], aad: &str, iv: &[u8; IV_SIZE]) -> Result<S
         )
         .map_err(|_| "AES-GCM encryption failed".to_string())?;
     let (data, tag) = out.split_at(out.len() - 16);
-    Ok(format!(
-        "ENC[AES256_GCM,data:{},iv:{},tag:{},type:{}]",
-        B64.encode(data),
-        B64.encode(iv),
-        B64.encode(tag),
-        ty
-    ))
+    Ok(format(data, iv, tag, ty))
 }
 
 /// Fresh random IV.

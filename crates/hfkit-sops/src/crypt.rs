@@ -1,5 +1,12 @@
 //! Tree walking as sops does it: which values are encrypted (suffix/regex/comment rules),
 //! the additional data (key path) of each value, and the SHA-512 MAC over the values.
+//!
+//! Re-encryption never reuses an IV: a value keeps its old ciphertext only when it sits at
+//! the same position with the same plaintext and type in a file whose MAC was verified
+//! (see [`Reuse`]); everything else, comments included, is sealed under a fresh random IV,
+//! and no IV appears twice in one written file.
+
+use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha512};
 
@@ -92,21 +99,77 @@ impl Rules {
     }
 }
 
+/// One step of a value's position in a document: a map key or the index of a sequence item
+/// (comment items not counted, so adding a comment does not shift the values after it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A value's position: document index and steps from the document root.
+type Position = (usize, Vec<Step>);
+
+/// An encrypted value of a verified file, as decrypted.
+#[derive(Clone)]
+struct Kept {
+    datatype: &'static str,
+    plain: Vec<u8>,
+    enc: aes::EncValue,
+}
+
+/// Ciphertexts of a decrypted file by position, which re-encryption may copy for values left
+/// unchanged so that git diffs stay small.
+///
+/// Only values (never comments, which the MAC does not cover) are kept, and only from a file
+/// whose MAC was verified: the caller drops the set otherwise.
+#[derive(Clone, Default)]
+pub struct Reuse {
+    by_pos: HashMap<Position, Kept>,
+}
+
+impl Reuse {
+    /// Number of ciphertexts that may be copied.
+    pub fn len(&self) -> usize {
+        self.by_pos.len()
+    }
+
+    /// Whether nothing may be copied.
+    pub fn is_empty(&self) -> bool {
+        self.by_pos.is_empty()
+    }
+}
+
 /// How a leaf is transformed during a walk.
 pub enum Mode<'a> {
     /// Decrypt values with this data key.
     Decrypt(&'a [u8]),
-    /// Encrypt values with this data key; `ivs` provides IVs of unchanged values to reuse.
-    Encrypt(
-        &'a [u8],
-        &'a dyn Fn(&str, &Value) -> Option<[u8; aes::IV_SIZE]>,
-    ),
+    /// Encrypt values with this data key; unchanged values at the same position keep the
+    /// ciphertext recorded in the [`Reuse`] set.
+    Encrypt(&'a [u8], &'a Reuse),
 }
 
 struct Walker<'a> {
     rules: &'a Rules,
     mode: Mode<'a>,
     hash: Sha512,
+    /// Position of the value being visited.
+    pos: Position,
+    /// Ciphertexts seen while decrypting.
+    kept: Reuse,
+    /// IVs already used in the output while encrypting.
+    used_ivs: HashSet<[u8; aes::IV_SIZE]>,
+}
+
+/// A random IV not yet used in this file (a collision is astronomically unlikely; checking
+/// makes "no IV twice" a guarantee rather than a probability).
+pub fn fresh_iv(used: &mut HashSet<[u8; aes::IV_SIZE]>) -> [u8; aes::IV_SIZE] {
+    loop {
+        let iv = aes::random_iv();
+        if used.insert(iv) {
+            return iv;
+        }
+    }
 }
 
 fn aad(path: &[String]) -> String {
@@ -129,21 +192,57 @@ impl Walker<'_> {
             Mode::Decrypt(key) => {
                 if enc {
                     if let Value::Comment(c) = v {
-                        // Comments that fail to decrypt are kept as they are (sops does too).
+                        // A plain comment is kept as it is (sops does too: hand-added comments
+                        // and files from old sops versions). One that looks encrypted must
+                        // authenticate as a comment: sops would show it garbled instead.
                         let mut candidates = vec![path.to_vec()];
                         candidates.extend(alt.iter().cloned());
+                        let mut done = !aes::is_enc(&c.text);
                         for cand in candidates {
+                            if done {
+                                break;
+                            }
                             if let Ok(Value::Comment(d)) = aes::decrypt(&c.text, key, &aad(&cand)) {
                                 // Like sops, a decrypted comment is no longer inline.
                                 *c = d;
-                                break;
+                                done = true;
                             }
                         }
+                        if !done {
+                            return Err(Error::Value {
+                                path: aad(path),
+                                detail: "an encrypted comment here does not authenticate as a `type:comment` value (tampered or damaged; the MAC does not cover comments)".into(),
+                            });
+                        }
                     } else if let Value::Str(s) = v {
-                        *v = aes::decrypt(s, key, &aad(path)).map_err(|detail| Error::Value {
-                            path: aad(path),
-                            detail,
-                        })?;
+                        let plain =
+                            aes::decrypt(s, key, &aad(path)).map_err(|detail| Error::Value {
+                                path: aad(path),
+                                detail,
+                            })?;
+                        if matches!(plain, Value::Comment(_)) {
+                            // sops would turn the value into a comment: it vanishes from the
+                            // output while the MAC still matches, as `type` is not authenticated.
+                            return Err(Error::Value {
+                                path: aad(path),
+                                detail: "a value is marked `type:comment` (only comments are; the type field is not authenticated, so the file was tampered with)".into(),
+                            });
+                        }
+                        if !s.is_empty() {
+                            if let (Ok(enc), Some((datatype, plain_bytes))) =
+                                (aes::parse(s), aes::type_and_bytes(&plain))
+                            {
+                                self.kept.by_pos.insert(
+                                    self.pos.clone(),
+                                    Kept {
+                                        datatype,
+                                        plain: plain_bytes,
+                                        enc,
+                                    },
+                                );
+                            }
+                        }
+                        *v = plain;
                     } else {
                         return Err(Error::Value {
                             path: aad(path),
@@ -156,14 +255,31 @@ impl Walker<'_> {
                     self.hash.update(aes::to_bytes(v).unwrap_or_default());
                 }
             }
-            Mode::Encrypt(key, ivs) => {
+            Mode::Encrypt(key, reuse) => {
                 if (!self.rules.mac_only_encrypted || enc) && !is_comment {
                     self.hash.update(aes::to_bytes(v).unwrap_or_default());
                 }
                 if enc {
                     let a = aad(path);
-                    let iv = ivs(&a, v).unwrap_or_else(aes::random_iv);
-                    let e = aes::encrypt(v, key, &a, &iv).map_err(Error::Encrypt)?;
+                    let kept = if is_comment {
+                        None
+                    } else {
+                        reuse.by_pos.get(&self.pos).and_then(|k| {
+                            let (datatype, plain) = aes::type_and_bytes(v)?;
+                            let iv = <[u8; aes::IV_SIZE]>::try_from(k.enc.iv.as_slice()).ok()?;
+                            // Same position means same key path, hence same AAD: the old
+                            // ciphertext is exactly this value sealed under that IV.
+                            (k.datatype == datatype && k.plain == plain && self.used_ivs.insert(iv))
+                                .then(|| aes::format(&k.enc.data, &iv, &k.enc.tag, datatype))
+                        })
+                    };
+                    let e = match kept {
+                        Some(e) => e,
+                        None => {
+                            let iv = fresh_iv(&mut self.used_ivs);
+                            aes::encrypt(v, key, &a, &iv).map_err(Error::Encrypt)?
+                        }
+                    };
                     if let Value::Comment(c) = v {
                         if let Some(r) = &self.rules.unenc_comment_re {
                             if r.is_match(&e) {
@@ -204,6 +320,7 @@ impl Walker<'_> {
         comments: &mut Vec<Vec<String>>,
     ) -> Result<(), Error> {
         comments.push(Vec::new());
+        let mut index = 0;
         for i in 0..s.len() {
             let is_comment = matches!(s[i], Value::Comment(_));
             if let Value::Comment(c) = &s[i] {
@@ -214,8 +331,11 @@ impl Walker<'_> {
             } else {
                 Vec::new()
             };
+            self.pos.1.push(Step::Index(index));
             self.value(&mut s[i], path, comments, &alt)?;
+            self.pos.1.pop();
             if !is_comment {
+                index += 1;
                 comments.last_mut().expect("pushed").clear();
             }
         }
@@ -260,7 +380,9 @@ impl Walker<'_> {
                 unreachable!()
             };
             path.push(k.clone());
+            self.pos.1.push(Step::Key(k.clone()));
             self.value(&mut b[i].value, path, comments, &[])?;
+            self.pos.1.pop();
             path.pop();
             comments.last_mut().expect("pushed").clear();
         }
@@ -301,19 +423,38 @@ fn alternatives(path: &[String], prev: Option<&Value>) -> Vec<Vec<String>> {
     out
 }
 
-/// Walks all documents; returns the MAC (upper-case hex SHA-512) over the plaintext values.
-pub fn walk(docs: &mut [Branch], rules: &Rules, mode: Mode<'_>) -> Result<String, Error> {
+/// What a walk produced besides the transformed documents.
+pub struct Walked {
+    /// The MAC (upper-case hex SHA-512) over the plaintext values.
+    pub mac: String,
+    /// Decrypting: the ciphertexts seen, for [`Mode::Encrypt`] to copy once the MAC is
+    /// verified. Empty when encrypting.
+    pub reuse: Reuse,
+    /// Encrypting: the IVs used in the output (the MAC's own IV must be none of them).
+    pub used_ivs: HashSet<[u8; aes::IV_SIZE]>,
+}
+
+/// Walks all documents, decrypting or encrypting their values.
+pub fn walk(docs: &mut [Branch], rules: &Rules, mode: Mode<'_>) -> Result<Walked, Error> {
     let mut w = Walker {
         rules,
         mode,
         hash: Sha512::new(),
+        pos: (0, Vec::new()),
+        kept: Reuse::default(),
+        used_ivs: HashSet::new(),
     };
     if rules.mac_only_encrypted {
         w.hash.update(MAC_ONLY_ENCRYPTED_INIT);
     }
-    for d in docs.iter_mut() {
+    for (i, d) in docs.iter_mut().enumerate() {
+        w.pos = (i, Vec::new());
         w.branch(d, &mut Vec::new(), &mut Vec::new())?;
     }
     let digest = w.hash.finalize();
-    Ok(digest.iter().map(|b| format!("{b:02X}")).collect())
+    Ok(Walked {
+        mac: digest.iter().map(|b| format!("{b:02X}")).collect(),
+        reuse: w.kept,
+        used_ivs: w.used_ivs,
+    })
 }

@@ -10,6 +10,19 @@
 //!
 //! Decrypted material stays in memory: it is never written to disk, put on a command line
 //! or logged. See [`keys`] for the environment variables [`Keyring::from_env`] reads.
+//!
+//! # Tampering
+//!
+//! Each value is sealed by AES-GCM under its key path and the file by a MAC over the
+//! plaintext values; the `type:` of a value, comments and most of the `sops:` block are
+//! covered by neither. Decryption refuses everything sops 3.13.2 refuses, and also a value
+//! marked `type:comment` (sops silently turns it into a comment or a map), a `type:bytes`
+//! value, and an `ENC[`-looking comment that does not authenticate as a comment (sops shows
+//! it garbled). These checks hold with [`DecryptOptions::ignore_mac`] too. A type change
+//! between types that read the same plaintext (`"42"` as `str` or `int`) cannot be seen by
+//! anyone. `docs/sops-tamper.md` lists every metadata field: what sops does, what we do.
+//!
+//! Re-encryption ([`edit_str`]) never reuses an IV: see [`crypt`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,7 +38,6 @@ pub mod shamir;
 pub mod tree;
 pub mod yaml;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 pub use config::{EncryptOptions, RecipientGroup};
@@ -124,9 +136,17 @@ pub struct Decrypted {
     pub metadata: Metadata,
     /// The data key.
     pub data_key: zeroize::Zeroizing<Vec<u8>>,
-    /// IVs of the encrypted values by (key path, plaintext bytes), to keep unchanged values
-    /// byte-identical when re-encrypting.
-    ivs: HashMap<(String, Vec<u8>), [u8; aes::IV_SIZE]>,
+    /// Ciphertexts of the values, by position, that re-encryption may copy for values left
+    /// unchanged (empty unless the MAC was verified).
+    reuse: crypt::Reuse,
+}
+
+impl Decrypted {
+    /// The ciphertexts re-encryption may copy for unchanged values (empty when the MAC was
+    /// not verified).
+    pub fn reuse(&self) -> &crypt::Reuse {
+        &self.reuse
+    }
 }
 
 impl std::fmt::Debug for Decrypted {
@@ -134,62 +154,6 @@ impl std::fmt::Debug for Decrypted {
         f.debug_struct("Decrypted")
             .field("metadata", &self.metadata)
             .finish_non_exhaustive()
-    }
-}
-
-fn collect_ivs(
-    enc: &[Branch],
-    plain: &[Branch],
-    out: &mut HashMap<(String, Vec<u8>), [u8; aes::IV_SIZE]>,
-) {
-    fn walk_v(
-        e: &Value,
-        p: &Value,
-        path: &mut Vec<String>,
-        out: &mut HashMap<(String, Vec<u8>), [u8; aes::IV_SIZE]>,
-    ) {
-        match (e, p) {
-            (Value::Map(a), Value::Map(b)) => walk_b(a, b, path, out),
-            (Value::Seq(a), Value::Seq(b)) => {
-                for (x, y) in a.iter().zip(b) {
-                    walk_v(x, y, path, out);
-                }
-            }
-            (Value::Str(s), v) | (Value::Comment(tree::Comment { text: s, .. }), v) => {
-                if let (Ok(ev), Some(bytes)) = (aes::parse(s), aes::to_bytes(v)) {
-                    if let Ok(iv) = <[u8; aes::IV_SIZE]>::try_from(ev.iv.as_slice()) {
-                        out.insert((format!("{}:", path.join(":")), bytes), iv);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    fn walk_b(
-        a: &Branch,
-        b: &Branch,
-        path: &mut Vec<String>,
-        out: &mut HashMap<(String, Vec<u8>), [u8; aes::IV_SIZE]>,
-    ) {
-        for (x, y) in a.iter().zip(b) {
-            match (&x.key, &y.key) {
-                (Key::Str(k), _) => {
-                    path.push(k.clone());
-                    walk_v(&x.value, &y.value, path, out);
-                    path.pop();
-                }
-                (Key::Comment(c), Key::Comment(pc)) => walk_v(
-                    &Value::Comment(c.clone()),
-                    &Value::Comment(pc.clone()),
-                    path,
-                    out,
-                ),
-                _ => {}
-            }
-        }
-    }
-    for (a, b) in enc.iter().zip(plain) {
-        walk_b(a, b, &mut Vec::new(), out);
     }
 }
 
@@ -206,8 +170,8 @@ pub fn decrypt_docs(
     let metadata = Metadata::from_branch(&meta)?;
     let data_key = keys.data_key(&metadata)?;
     let rules = crypt::Rules::new(&metadata)?;
-    let enc_docs = docs.clone();
-    let computed = crypt::walk(&mut docs, &rules, crypt::Mode::Decrypt(&data_key))?;
+    let walked = crypt::walk(&mut docs, &rules, crypt::Mode::Decrypt(&data_key))?;
+    let computed = walked.mac;
     if !opts.ignore_mac {
         let file_mac =
             aes::decrypt(&metadata.mac, &data_key, &metadata.mac_aad()).map_err(|e| {
@@ -232,13 +196,17 @@ pub fn decrypt_docs(
             }
         }
     }
-    let mut ivs = HashMap::new();
-    collect_ivs(&enc_docs, &docs, &mut ivs);
+    // Ciphertexts may only be copied from a file the MAC vouches for.
+    let reuse = if opts.ignore_mac {
+        crypt::Reuse::default()
+    } else {
+        walked.reuse
+    };
     Ok(Decrypted {
         docs,
         metadata,
         data_key,
-        ivs,
+        reuse,
     })
 }
 
@@ -272,7 +240,7 @@ fn encrypt_docs(
     mut docs: Vec<Branch>,
     metadata: &mut Metadata,
     data_key: &[u8],
-    ivs: &HashMap<(String, Vec<u8>), [u8; aes::IV_SIZE]>,
+    reuse: &crypt::Reuse,
 ) -> Result<Vec<Branch>, Error> {
     for d in &docs {
         if tree::get(d, "sops").is_some() {
@@ -282,13 +250,11 @@ fn encrypt_docs(
         }
     }
     let rules = crypt::Rules::new(metadata)?;
-    let lookup = |aad: &str, v: &Value| {
-        aes::to_bytes(v).and_then(|b| ivs.get(&(aad.to_string(), b)).copied())
-    };
-    let mac = crypt::walk(&mut docs, &rules, crypt::Mode::Encrypt(data_key, &lookup))?;
+    let mut walked = crypt::walk(&mut docs, &rules, crypt::Mode::Encrypt(data_key, reuse))?;
+    let mac = walked.mac;
     metadata.lastmodified = metadata::now_rfc3339();
     metadata.version = "3.13.2".into();
-    let iv = aes::random_iv();
+    let iv = crypt::fresh_iv(&mut walked.used_ivs);
     metadata.mac = aes::encrypt(&Value::Str(mac), data_key, &metadata.mac_aad(), &iv)
         .map_err(Error::Encrypt)?;
     let sops = metadata.to_branch();
@@ -315,13 +281,17 @@ pub fn encrypt_str(
         aes_gcm::aead::OsRng.fill_bytes(&mut key);
     }
     let mut metadata = opts.metadata(keys, &key)?;
-    let out = encrypt_docs(docs, &mut metadata, &key, &HashMap::new())?;
+    let out = encrypt_docs(docs, &mut metadata, &key, &crypt::Reuse::default())?;
     Ok(emit(&out, format))
 }
 
 /// Re-encrypts an edited plaintext with an existing encrypted file's data key and
-/// metadata: unchanged values keep their ciphertext, changed ones get fresh IVs, and
-/// lastmodified and the MAC are updated.
+/// metadata; lastmodified and the MAC are updated.
+///
+/// A value whose position, key path, type and plaintext are unchanged keeps its exact
+/// ciphertext (the old file's MAC is verified first), so git diffs stay small. Every other
+/// value, and every comment, is sealed under a fresh random IV; no IV appears twice in the
+/// output, even if the old file had duplicates.
 pub fn edit_str(
     encrypted: &str,
     new_plaintext: &str,
@@ -331,7 +301,7 @@ pub fn edit_str(
     let old = decrypt_docs(parse(encrypted, format)?, keys, &DecryptOptions::default())?;
     let docs = parse(new_plaintext, format)?;
     let mut metadata = old.metadata.clone();
-    let out = encrypt_docs(docs, &mut metadata, &old.data_key, &old.ivs)?;
+    let out = encrypt_docs(docs, &mut metadata, &old.data_key, &old.reuse)?;
     Ok(emit(&out, format))
 }
 

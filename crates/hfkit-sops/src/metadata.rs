@@ -161,6 +161,7 @@ impl Metadata {
         normalize_rfc3339(&m.lastmodified).ok_or_else(|| {
             Error::Metadata(format!("lastmodified {:?} is not RFC 3339", m.lastmodified))
         })?;
+        check_version(&m.version)?;
         let rules = [
             &m.unencrypted_suffix,
             &m.encrypted_suffix,
@@ -278,6 +279,42 @@ fn item(k: &str, v: Value) -> Item {
     }
 }
 
+/// Refuses a `version` sops 3.13 refuses: sops parses it as a semantic version (after an
+/// optional `v`; `1.x` files from sops 1 pass as they are) before decrypting.
+fn check_version(v: &str) -> Result<(), Error> {
+    if v.starts_with("1.") || is_semver(v.strip_prefix('v').unwrap_or(v)) {
+        return Ok(());
+    }
+    Err(Error::Metadata(format!(
+        "version {v:?} is not a semantic version (sops refuses it too)"
+    )))
+}
+
+/// `MAJOR.MINOR.PATCH[-PRE][+BUILD]` as semver 2.0 spells it.
+fn is_semver(v: &str) -> bool {
+    let ident =
+        |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    let num = |s: &str| {
+        !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| num(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|c| c.is_ascii_digit()) || num(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
+}
+
 /// Parses an RFC 3339 timestamp and re-formats it as Go's `Format(time.RFC3339)` does
 /// (fractional seconds dropped, zero offset written `Z`). `None` if it does not parse.
 pub fn normalize_rfc3339(s: &str) -> Option<String> {
@@ -374,5 +411,15 @@ mod tests {
         );
         assert!(normalize_rfc3339("2020-01-01").is_none());
         assert_eq!(now_rfc3339().len(), 20);
+    }
+
+    #[test]
+    fn versions() {
+        for ok in ["3.13.2", "v3.7.3", "1.15", "3.0.0-rc.1+b.2", "0.0.0"] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "3.13", "03.1.0", "3.1.0-", "garbage", "3.1.0-01"] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
     }
 }

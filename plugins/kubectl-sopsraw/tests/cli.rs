@@ -740,3 +740,53 @@ fn conflicts_fail_unless_forced() {
     ok(&e.kube(&ns, &["apply", "-f", f, "--force-conflicts"]));
     assert_eq!(configmap(&ns, "owned").1["data"]["key"], "ours");
 }
+
+/// Every `iv:` of every `ENC[...]` in a file (values, comments, the MAC).
+fn all_ivs(enc: &str) -> Vec<String> {
+    enc.split("ENC[AES256_GCM,")
+        .skip(1)
+        .map(|v| {
+            v.split(",iv:")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn edit_never_repeats_an_iv() {
+    let e = Env::new();
+    let plain = "# users\nusers:\n    - alice\n    - alice\n    - bob\npassword: old\n";
+    let p = e.write_encrypted("list.yaml", plain);
+    let f = p.to_str().unwrap();
+    let before = std::fs::read_to_string(&p).unwrap();
+    let script = editor_script(&e, "sed -i 's/password: old/password: new/' \"$1\"");
+    let mut c = e.cmd(&["edit", f]);
+    c.env("EDITOR", &script)
+        .env_remove("VISUAL")
+        .env_remove("SOPS_EDITOR");
+    ok(&c.output().unwrap());
+    let after = std::fs::read_to_string(&p).unwrap();
+    let ivs = all_ivs(&after);
+    let distinct: std::collections::HashSet<&String> = ivs.iter().collect();
+    assert_eq!(distinct.len(), ivs.len(), "an IV is used twice:\n{after}");
+    // The three list items keep their exact ciphertexts (one line each).
+    let items = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.trim_start().starts_with("- ENC["))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(items(&before), items(&after));
+    let sops = Command::new(peer("sops"))
+        .arg("--decrypt")
+        .arg(&p)
+        .env("SOPS_AGE_KEY_FILE", &e.key_file)
+        .output()
+        .unwrap();
+    assert_eq!(ok(&sops), plain.replace("password: old", "password: new"));
+}
