@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hfkit::helm::{with_stdin_values, Helm};
-use hfkit_kube::{Connection, KubeOptions};
+use hfkit_kube::{Connection, Desired, KubeOptions, ProtectedKind};
 use serde::Serialize;
 
 use crate::cluster::{self, Record};
@@ -59,6 +59,9 @@ pub struct RunOptions {
     /// Set (by a Ctrl-C handler, say) to start no further release; running ones
     /// finish and the report lists the rest as skipped.
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// Protected kinds (Namespace, CRD, PersistentVolume) that pruning a release's raw
+    /// sets may delete (`--allow-prune-kind`).
+    pub allow_prune: BTreeSet<ProtectedKind>,
 }
 
 impl RunOptions {
@@ -75,6 +78,7 @@ impl RunOptions {
             state_namespace: cluster::STATE_NAMESPACE.into(),
             progress: Arc::new(|line| eprintln!("{line}")),
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            allow_prune: BTreeSet::new(),
         }
     }
 }
@@ -167,6 +171,10 @@ struct Ctx {
     opts: RunOptions,
     key: Option<Vec<u8>>,
     repos_added: Mutex<HashSet<String>>,
+    /// Every raw object declared by a release of this run: pruning one raw set never
+    /// deletes what another set of the run applies (a Namespace moved from a release's
+    /// pre manifests to its post ones, or to another release).
+    desired: Desired,
 }
 
 /// Applies every prepared release of `planned` (see the module docs); takes the
@@ -213,11 +221,13 @@ async fn run_locked(
     conn: Connection,
 ) -> Result<RunReport> {
     let key = cluster::fingerprint_key(&conn.client, &opts.state_namespace, !opts.dry_run).await?;
+    let desired = desired_by_run(&conn, &prepared);
     let ctx = Arc::new(Ctx {
         conn,
         opts: opts.clone(),
         key,
         repos_added: Mutex::new(HashSet::new()),
+        desired,
     });
     let mut by_node: BTreeMap<usize, Arc<Prepared>> = prepared
         .into_iter()
@@ -297,6 +307,17 @@ async fn run_locked(
         dry_run: opts.dry_run,
         duration_ms: 0,
     })
+}
+
+/// The raw objects the installed releases of `prepared` declare (pre and post).
+pub fn desired_by_run(conn: &Connection, prepared: &[Prepared]) -> Desired {
+    let mut d = Desired::new();
+    for p in prepared.iter().filter(|p| p.installed) {
+        let ns = namespace_of(conn, p);
+        d.add(&p.pre, &ns);
+        d.add(&p.post, &ns);
+    }
+    d
 }
 
 fn skipped(conn: &Connection, p: &Prepared, why: String) -> ReleaseResult {
@@ -558,11 +579,24 @@ async fn raw_with(
         dry_run: ctx.opts.dry_run,
         set: Some(set),
         prune: true,
+        allow_prune: ctx.opts.allow_prune.clone(),
+        declared_elsewhere: ctx.desired.clone(),
         ..Default::default()
     };
     let report = hfkit_kube::apply(&conn, manifests, &opts)
         .await
         .map_err(|e| format!("{phase} raw manifests: {e}"))?;
+    for o in &report.outcomes {
+        // Left behind on purpose (a protected kind, or moved to another set): say so,
+        // with the flag that would delete it.
+        if let hfkit_kube::Action::Kept(why) = &o.action {
+            (ctx.opts.progress)(&format!(
+                "{}: {phase} raw manifests: kept {}: {why}",
+                p.label(),
+                o.object
+            ));
+        }
+    }
     Ok(report
         .outcomes
         .iter()
