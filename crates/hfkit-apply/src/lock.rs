@@ -47,7 +47,7 @@ fn lease(holder: &str, acquired: Timestamp) -> Lease {
             holder_identity: Some(holder.into()),
             lease_duration_seconds: Some(LEASE_SECONDS),
             acquire_time: Some(MicroTime(acquired)),
-            renew_time: Some(MicroTime(Timestamp::now())),
+            renew_time: Some(MicroTime(local_now())),
             ..Default::default()
         }),
     }
@@ -62,7 +62,7 @@ fn expired(l: &Lease) -> bool {
         return true;
     };
     let secs = spec.lease_duration_seconds.unwrap_or(LEASE_SECONDS) as i64;
-    renewed.0 + SignedDuration::from_secs(secs) < Timestamp::now()
+    renewed.0 + SignedDuration::from_secs(secs) < local_now()
 }
 
 fn holder_of(l: &Lease) -> String {
@@ -115,7 +115,7 @@ pub async fn acquire(
     let start = Instant::now();
     let mut told = false;
     loop {
-        let now = Timestamp::now();
+        let now = local_now();
         match api.get_opt(LEASE_NAME).await {
             Ok(None) => match api
                 .create(&PostParams::default(), &lease(&holder, now))
@@ -167,7 +167,7 @@ pub async fn acquire(
                         return;
                     }
                     if let Some(spec) = l.spec.as_mut() {
-                        spec.renew_time = Some(MicroTime(Timestamp::now()));
+                        spec.renew_time = Some(MicroTime(local_now()));
                     }
                     let _ = api.replace(LEASE_NAME, &PostParams::default(), &l).await;
                 }
@@ -196,3 +196,16 @@ impl ClusterLock {
         Ok(())
     }
 }
+
+/// The local clock (shifted by the tests' FAKE skew in test builds).
+fn local_now() -> Timestamp {
+    #[cfg(test)]
+    let skew = tests::SKEW_SECS.with(|s| s.get());
+    #[cfg(not(test))]
+    let skew = 0;
+    Timestamp::now() + SignedDuration::from_secs(skew)
+}
+
+#[cfg(test)]
+#[path = "lock_tests.rs"]
+mod tests;
