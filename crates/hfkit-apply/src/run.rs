@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use crate::cluster::{self, Record};
 use crate::fingerprint::fingerprint;
+use crate::lock::LockGuard;
 use crate::plan::{Planned, Prepared};
 use crate::Result;
 
@@ -205,7 +206,8 @@ pub async fn apply_all(
             .await?,
         )
     };
-    let result = run_locked(planned, prepared, opts, conn).await;
+    let guard = lock.as_ref().map(|l| l.guard());
+    let result = run_locked(planned, prepared, opts, conn, guard).await;
     if let Some(lock) = lock {
         lock.release().await?;
     }
@@ -219,6 +221,7 @@ async fn run_locked(
     prepared: Vec<Prepared>,
     opts: &RunOptions,
     conn: Connection,
+    guard: Option<LockGuard>,
 ) -> Result<RunReport> {
     let key = cluster::fingerprint_key(&conn.client, &opts.state_namespace, !opts.dry_run).await?;
     let desired = desired_by_run(&conn, &prepared);
@@ -252,7 +255,16 @@ async fn run_locked(
         }
         for wave in &plan.waves {
             let mut tasks = tokio::task::JoinSet::new();
+            // Set when the lock is found lost: no further release starts, those under
+            // way finish, then the run stops with the error.
+            let mut lost: Option<crate::Error> = None;
             for &node in wave {
+                if let Some(g) = &guard {
+                    if let Err(e) = g.check().await {
+                        lost = Some(e);
+                        break;
+                    }
+                }
                 let Some(p) = by_node.remove(&node) else {
                     continue;
                 };
@@ -273,8 +285,18 @@ async fn run_locked(
                 }
                 let ctx = ctx.clone();
                 let sem = semaphore.clone();
+                let guard = guard.clone();
                 tasks.spawn(async move {
                     let _permit = sem.acquire_owned().await;
+                    // Waiting for a slot may outlast the lock.
+                    if let Some(Err(e)) = match &guard {
+                        Some(g) => Some(g.check().await),
+                        None => None,
+                    } {
+                        let why = format!("not started: {e}");
+                        (ctx.opts.progress)(&format!("{}: skipped ({why})", p.label()));
+                        return (node, skipped(&ctx.conn, &p, why));
+                    }
                     // Waiting for a slot may outlast an interruption.
                     if ctx
                         .opts
@@ -295,6 +317,13 @@ async fn run_locked(
                     not_ok.insert(node);
                 }
                 results.insert(node, r);
+            }
+            if let Some(e) = lost {
+                return Err(e);
+            }
+            if let Some(g) = &guard {
+                // A release of this wave may have found the lock lost.
+                g.check().await?;
             }
         }
     }
