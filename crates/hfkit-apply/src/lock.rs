@@ -83,10 +83,7 @@ pub fn pipeline_url(var: impl Fn(&str) -> Option<String>) -> Option<String> {
     if let Some(run) = get("GITHUB_RUN_ID") {
         let server = get("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".into());
         return Some(match get("GITHUB_REPOSITORY") {
-            Some(repo) => format!(
-                "{}/{repo}/actions/runs/{run}",
-                server.trim_end_matches('/')
-            ),
+            Some(repo) => format!("{}/{repo}/actions/runs/{run}", server.trim_end_matches('/')),
             None => format!("GitHub Actions run {run}"),
         });
     }
@@ -598,7 +595,9 @@ mod holder_tests {
     fn holders_are_unique_and_this_process_is_alive() {
         let (a, b) = (Me::new(None), Me::new(None));
         assert_ne!(a.identity, b.identity);
-        assert!(a.identity.contains(&format!("/pid-{}/", std::process::id())));
+        assert!(a
+            .identity
+            .contains(&format!("/pid-{}/", std::process::id())));
         let id = a.identity.rsplit('/').next().unwrap();
         assert_eq!(id.len(), 32, "{id}");
         let lease = a.lease(Timestamp::now());

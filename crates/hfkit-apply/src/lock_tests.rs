@@ -109,7 +109,10 @@ fn expired_lease_is_taken_over_despite_a_slow_local_clock_and_renew_time_is_serv
         let l = api.get(LEASE_NAME).await.unwrap();
         let renewed = l.spec.unwrap().renew_time.unwrap().0;
         let off = renewed.duration_since(Timestamp::now()).as_secs().abs();
-        assert!(off < 10, "renewTime {renewed} is {off} s off the server's clock");
+        assert!(
+            off < 10,
+            "renewTime {renewed} is {off} s off the server's clock"
+        );
         lock.release().await.unwrap();
     });
 }

@@ -47,10 +47,7 @@ fn lease_taken_over_while_applying_stops_the_run_before_the_next_release() {
     });
     let result = run.join().unwrap();
     let err = match result {
-        Ok(r) => panic!(
-            "the run went on without the lock: {:?}",
-            outcomes(&r)
-        ),
+        Ok(r) => panic!("the run went on without the lock: {:?}", outcomes(&r)),
         Err(e) => e.to_string(),
     };
     assert!(
@@ -68,7 +65,12 @@ fn lease_taken_over_while_applying_stops_the_run_before_the_next_release() {
     // The thief's lease is left alone.
     let holder = runtime().block_on(async {
         let api: kube::Api<Lease> = kube::Api::namespaced(client(cp).await, &state);
-        api.get("hfapply-lock").await.unwrap().spec.unwrap().holder_identity
+        api.get("hfapply-lock")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
     });
     assert_eq!(holder.as_deref(), Some("thief/pid-7/0123abcd"));
 }

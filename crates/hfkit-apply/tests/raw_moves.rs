@@ -84,7 +84,12 @@ fn namespace_and_configmap_moved_from_pre_to_post_are_not_deleted() {
     let mut forced = opts.clone();
     forced.force = true;
     let r = apply(&target, &forced);
-    assert_eq!(outcomes(&r)[0], ("base".into(), "upgraded"), "{:?}", r.results);
+    assert_eq!(
+        outcomes(&r)[0],
+        ("base".into(), "upgraded"),
+        "{:?}",
+        r.results
+    );
     let (code, uid, phase, deleting) = state(cp, &ns_path);
     assert_eq!(
         (code, phase.as_str(), deleting),
@@ -94,7 +99,10 @@ fn namespace_and_configmap_moved_from_pre_to_post_are_not_deleted() {
     assert_eq!(uid, ns_uid, "the moved Namespace was re-created");
     let (code, uid, _, _) = state(cp, &cm_path);
     assert_eq!(code, 200, "the moved ConfigMap is gone");
-    assert_eq!(uid, cm_uid, "the moved ConfigMap was deleted and re-created");
+    assert_eq!(
+        uid, cm_uid,
+        "the moved ConfigMap was deleted and re-created"
+    );
 
     // The next run is a no-op, and a diff shows nothing.
     let r = apply(&target, &opts);
@@ -122,8 +130,9 @@ fn namespace_and_configmap_moved_from_pre_to_post_are_not_deleted() {
     assert_eq!((code, phase.as_str()), (200, "Active"));
     let said = lines.lock().unwrap().join("\n");
     assert!(
-        said.contains(&format!("kept namespace/{extra}: removed from the set but not pruned"))
-            && said.contains("--allow-prune-kind Namespace"),
+        said.contains(&format!(
+            "kept namespace/{extra}: removed from the set but not pruned"
+        )) && said.contains("--allow-prune-kind Namespace"),
         "{said}"
     );
     // ... until allowed: still a member, so the next apply with the flag deletes it.

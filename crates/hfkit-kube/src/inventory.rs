@@ -160,7 +160,10 @@ pub async fn read(client: &Client, set: &SetRef) -> Result<BTreeSet<ObjectRef>> 
             return Err(bad(set, format!("incomplete member {m}")));
         }
         if m["group"].as_str().is_some_and(|g| g != r.group()) {
-            return Err(bad(set, format!("member {m}: group and apiVersion disagree")));
+            return Err(bad(
+                set,
+                format!("member {m}: group and apiVersion disagree"),
+            ));
         }
         // The same object under two versions (older inventories): one member, the first
         // version listed kept as the one to reach it by.

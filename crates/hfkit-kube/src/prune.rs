@@ -149,7 +149,7 @@ pub struct Rules<'a> {
 /// What to do with one stale member.
 pub(crate) enum Decision {
     /// Delete it: it is ours and nothing protects it.
-    Delete(Api<DynamicObject>, serde_json::Value),
+    Delete(Box<Api<DynamicObject>>, serde_json::Value),
     /// Leave it, and keep it in the inventory (a later run may still prune it).
     Keep(String),
     /// Leave it and drop it from the inventory (gone, or no longer ours).
@@ -206,7 +206,7 @@ pub(crate) async fn decide(
             ));
         }
     }
-    Decision::Delete(api, live)
+    Decision::Delete(Box::new(api), live)
 }
 
 /// Stale members in deletion order: ordinary objects, then CRDs, then Namespaces.

@@ -35,7 +35,10 @@ fn uid(cp: &ControlPlane, path: &str) -> (u16, String) {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
     (
         code,
-        v["metadata"]["uid"].as_str().unwrap_or_default().to_string(),
+        v["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -87,7 +90,10 @@ fn object_moved_to_another_version_of_its_group_is_not_pruned() {
         let r = apply(&conn, &widget("v1beta1"), &set_opts(&set, true))
             .await
             .unwrap();
-        assert!(r.outcomes.iter().all(|o| o.action == Action::Created), "{r}");
+        assert!(
+            r.outcomes.iter().all(|o| o.action == Action::Created),
+            "{r}"
+        );
     });
     let (code, before) = uid(cp, &path);
     assert_eq!(code, 200);
@@ -173,16 +179,18 @@ fn hpa_moved_from_autoscaling_v1_to_v2_is_not_pruned_old_inventory_reads() {
     assert_eq!(c, 200, "{cm}");
     let mut cm: serde_json::Value = serde_json::from_str(&cm).unwrap();
     cm["data"]["members"] = members.into();
-    let (c, b) = cp
-        .request("PUT", &cm_path, Some(&cm.to_string()))
-        .unwrap();
+    let (c, b) = cp.request("PUT", &cm_path, Some(&cm.to_string())).unwrap();
     assert_eq!(c, 200, "{b}");
     rt().block_on(async {
         let conn = connect(&kube_opts(cp, &ns)).await.unwrap();
         let old = hfkit_kube::inventory::read(&conn.client, &set_ref)
             .await
             .unwrap();
-        assert_eq!(old.len(), 1, "one object, listed under two versions: {old:?}");
+        assert_eq!(
+            old.len(),
+            1,
+            "one object, listed under two versions: {old:?}"
+        );
         let d = diff(
             &conn,
             &hpa("v2"),

@@ -768,8 +768,9 @@ fn namespace_leaving_a_set_is_kept_until_allowed() {
     );
     let out = ok(&e.kube(&ns, &["apply", "-f", one, "--set", &set, "--prune"]));
     assert!(
-        out.contains(&format!("namespace/{extra} kept: removed from the set but not pruned"))
-            && out.contains("--allow-prune-kind Namespace"),
+        out.contains(&format!(
+            "namespace/{extra} kept: removed from the set but not pruned"
+        )) && out.contains("--allow-prune-kind Namespace"),
         "{out}"
     );
     let (code, n) = get(&format!("/api/v1/namespaces/{extra}"));
@@ -777,10 +778,23 @@ fn namespace_leaving_a_set_is_kept_until_allowed() {
     assert!(n["metadata"]["deletionTimestamp"].is_null(), "{n}");
     let bad = e.kube(
         &ns,
-        &["apply", "-f", one, "--set", &set, "--prune", "--allow-prune-kind", "ConfigMap"],
+        &[
+            "apply",
+            "-f",
+            one,
+            "--set",
+            &set,
+            "--prune",
+            "--allow-prune-kind",
+            "ConfigMap",
+        ],
     );
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad.stderr).contains("not a protected kind"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr).contains("not a protected kind"),
+        "{}",
+        text(&bad.stderr)
+    );
     let d = ok(&e.kube(
         &ns,
         &["diff", "-f", one, "--set", &set, "--allow-prune-kind", "ns"],
@@ -788,9 +802,21 @@ fn namespace_leaving_a_set_is_kept_until_allowed() {
     assert!(d.contains(&format!("namespace/{extra} (pruned)")), "{d}");
     let out = ok(&e.kube(
         &ns,
-        &["apply", "-f", one, "--set", &set, "--prune", "--allow-prune-kind", "Namespace"],
+        &[
+            "apply",
+            "-f",
+            one,
+            "--set",
+            &set,
+            "--prune",
+            "--allow-prune-kind",
+            "Namespace",
+        ],
     ));
     assert!(out.contains(&format!("namespace/{extra} pruned")), "{out}");
     let (code, n) = get(&format!("/api/v1/namespaces/{extra}"));
-    assert!(code == 404 || !n["metadata"]["deletionTimestamp"].is_null(), "{n}");
+    assert!(
+        code == 404 || !n["metadata"]["deletionTimestamp"].is_null(),
+        "{n}"
+    );
 }
