@@ -39,6 +39,8 @@ pub struct DiffOptions {
     pub context: usize,
     /// Releases diffed at once (each runs up to three helm processes).
     pub concurrency: usize,
+    /// As [`crate::run::RunOptions::allow_prune`]: protected kinds shown as deletions.
+    pub allow_prune: BTreeSet<hfkit_kube::ProtectedKind>,
 }
 
 /// A raw manifest object that would change.
@@ -73,6 +75,9 @@ pub struct ReleaseDiff {
     pub volatile: Vec<String>,
     /// Changed objects ignored by the release's [`DIFF_IGNORE_LABEL`].
     pub ignored: Vec<String>,
+    /// Raw objects no longer declared that an apply would keep (a protected kind without
+    /// `--allow-prune-kind`, or declared by another release), with the reason.
+    pub kept: Vec<String>,
     /// Why the diff could not be computed.
     pub error: Option<String>,
 }
@@ -133,18 +138,20 @@ pub async fn diff_all(
             repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
         }
     }
+    let desired = std::sync::Arc::new(crate::run::desired_by_run(&conn, &prepared));
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     let count = prepared.len();
     for (i, p) in prepared.into_iter().enumerate() {
         let (conn, opts, sem) = (conn.clone(), opts.clone(), semaphore.clone());
+        let desired = desired.clone();
         let repo_error = p
             .repository
             .as_ref()
             .and_then(|(name, _)| repo_errors.get(name).cloned());
         tasks.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let mut diff = diff_release(&conn, &opts, &p).await;
+            let mut diff = diff_release(&conn, &opts, &p, &desired).await;
             if let (Some(e), None) = (repo_error, &diff.error) {
                 diff.error = Some(e);
             }
@@ -162,7 +169,12 @@ pub async fn diff_all(
     })
 }
 
-async fn diff_release(conn: &Connection, opts: &DiffOptions, p: &Prepared) -> ReleaseDiff {
+async fn diff_release(
+    conn: &Connection,
+    opts: &DiffOptions,
+    p: &Prepared,
+    desired: &hfkit_kube::Desired,
+) -> ReleaseDiff {
     let namespace = p
         .namespace
         .clone()
@@ -177,9 +189,10 @@ async fn diff_release(conn: &Connection, opts: &DiffOptions, p: &Prepared) -> Re
         chart: Vec::new(),
         volatile: Vec::new(),
         ignored: Vec::new(),
+        kept: Vec::new(),
         error: None,
     };
-    if let Err(e) = fill(conn, opts, p, &mut out).await {
+    if let Err(e) = fill(conn, opts, p, desired, &mut out).await {
         out.error = Some(e);
     }
     out
@@ -189,6 +202,7 @@ async fn fill(
     conn: &Connection,
     opts: &DiffOptions,
     p: &Prepared,
+    desired: &hfkit_kube::Desired,
     out: &mut ReleaseDiff,
 ) -> std::result::Result<(), String> {
     let ns = out.namespace.clone();
@@ -215,10 +229,18 @@ async fn fill(
         let dopts = hfkit_kube::DiffOptions {
             field_manager: cluster::FIELD_MANAGER.into(),
             set: Some(set),
+            allow_prune: opts.allow_prune.clone(),
+            declared_elsewhere: desired.clone(),
         };
         let report = hfkit_kube::diff(&conn_ns, manifests, &dopts)
             .await
             .map_err(|e| format!("{phase} raw manifests: {e}"))?;
+        out.kept.extend(
+            report
+                .kept
+                .into_iter()
+                .map(|(o, why)| format!("{o} ({phase} raw manifests): {why}")),
+        );
         out.raw
             .extend(report.entries.into_iter().map(|e| RawChange {
                 object: e.object.to_string(),
@@ -342,6 +364,9 @@ pub fn text(report: &DiffReport, color: bool) -> String {
         }
         for v in &r.ignored {
             out.push_str(&format!("  {v}: changed, ignored ({DIFF_IGNORE_LABEL})\n"));
+        }
+        for k in &r.kept {
+            out.push_str(&format!("  kept {k}\n"));
         }
     }
     out

@@ -78,16 +78,26 @@ pub enum Error {
     #[error(transparent)]
     Helm(#[from] hfkit::helm::HelmError),
     /// The cluster lock could not be taken in time.
-    #[error("another apply holds the cluster lock (lease {namespace}/{name}, holder `{holder}`); waited {waited_secs}s (--lock-timeout)")]
+    #[error("another apply holds the cluster lock (lease {namespace}/{name}): {holder}; waited {waited_secs}s (--lock-timeout)")]
     Locked {
         /// Lease namespace.
         namespace: String,
         /// Lease name.
         name: String,
-        /// Who holds it.
+        /// Who holds it, since when, from which pipeline run.
         holder: String,
         /// How long we waited.
         waited_secs: u64,
+    },
+    /// The cluster lock was lost while applying: no further release was started.
+    #[error("lost the cluster lock (lease {namespace}/{name}): {cause}; no further release was started (those under way finished). Another apply may be running: check `kubectl get lease -n {namespace} {name} -o yaml`, then re-run")]
+    LockLost {
+        /// Lease namespace.
+        namespace: String,
+        /// Lease name.
+        name: String,
+        /// Why (deleted, taken over by whom, renewals failing).
+        cause: String,
     },
     /// `git` failed for `--changed-since`.
     #[error("--changed-since: {0}")]

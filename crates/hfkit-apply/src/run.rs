@@ -26,11 +26,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hfkit::helm::{with_stdin_values, Helm};
-use hfkit_kube::{Connection, KubeOptions};
+use hfkit_kube::{Connection, Desired, KubeOptions, ProtectedKind};
 use serde::Serialize;
 
 use crate::cluster::{self, Record};
 use crate::fingerprint::fingerprint;
+use crate::lock::LockGuard;
 use crate::plan::{Planned, Prepared};
 use crate::Result;
 
@@ -59,6 +60,9 @@ pub struct RunOptions {
     /// Set (by a Ctrl-C handler, say) to start no further release; running ones
     /// finish and the report lists the rest as skipped.
     pub interrupted: Arc<std::sync::atomic::AtomicBool>,
+    /// Protected kinds (Namespace, CRD, PersistentVolume) that pruning a release's raw
+    /// sets may delete (`--allow-prune-kind`).
+    pub allow_prune: BTreeSet<ProtectedKind>,
 }
 
 impl RunOptions {
@@ -75,6 +79,7 @@ impl RunOptions {
             state_namespace: cluster::STATE_NAMESPACE.into(),
             progress: Arc::new(|line| eprintln!("{line}")),
             interrupted: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            allow_prune: BTreeSet::new(),
         }
     }
 }
@@ -167,6 +172,10 @@ struct Ctx {
     opts: RunOptions,
     key: Option<Vec<u8>>,
     repos_added: Mutex<HashSet<String>>,
+    /// Every raw object declared by a release of this run: pruning one raw set never
+    /// deletes what another set of the run applies (a Namespace moved from a release's
+    /// pre manifests to its post ones, or to another release).
+    desired: Desired,
 }
 
 /// Applies every prepared release of `planned` (see the module docs); takes the
@@ -197,7 +206,8 @@ pub async fn apply_all(
             .await?,
         )
     };
-    let result = run_locked(planned, prepared, opts, conn).await;
+    let guard = lock.as_ref().map(|l| l.guard());
+    let result = run_locked(planned, prepared, opts, conn, guard).await;
     if let Some(lock) = lock {
         lock.release().await?;
     }
@@ -211,13 +221,16 @@ async fn run_locked(
     prepared: Vec<Prepared>,
     opts: &RunOptions,
     conn: Connection,
+    guard: Option<LockGuard>,
 ) -> Result<RunReport> {
     let key = cluster::fingerprint_key(&conn.client, &opts.state_namespace, !opts.dry_run).await?;
+    let desired = desired_by_run(&conn, &prepared);
     let ctx = Arc::new(Ctx {
         conn,
         opts: opts.clone(),
         key,
         repos_added: Mutex::new(HashSet::new()),
+        desired,
     });
     let mut by_node: BTreeMap<usize, Arc<Prepared>> = prepared
         .into_iter()
@@ -242,7 +255,16 @@ async fn run_locked(
         }
         for wave in &plan.waves {
             let mut tasks = tokio::task::JoinSet::new();
+            // Set when the lock is found lost: no further release starts, those under
+            // way finish, then the run stops with the error.
+            let mut lost: Option<crate::Error> = None;
             for &node in wave {
+                if let Some(g) = &guard {
+                    if let Err(e) = g.check().await {
+                        lost = Some(e);
+                        break;
+                    }
+                }
                 let Some(p) = by_node.remove(&node) else {
                     continue;
                 };
@@ -263,8 +285,18 @@ async fn run_locked(
                 }
                 let ctx = ctx.clone();
                 let sem = semaphore.clone();
+                let guard = guard.clone();
                 tasks.spawn(async move {
                     let _permit = sem.acquire_owned().await;
+                    // Waiting for a slot may outlast the lock.
+                    if let Some(Err(e)) = match &guard {
+                        Some(g) => Some(g.check().await),
+                        None => None,
+                    } {
+                        let why = format!("not started: {e}");
+                        (ctx.opts.progress)(&format!("{}: skipped ({why})", p.label()));
+                        return (node, skipped(&ctx.conn, &p, why));
+                    }
                     // Waiting for a slot may outlast an interruption.
                     if ctx
                         .opts
@@ -286,6 +318,13 @@ async fn run_locked(
                 }
                 results.insert(node, r);
             }
+            if let Some(e) = lost {
+                return Err(e);
+            }
+            if let Some(g) = &guard {
+                // A release of this wave may have found the lock lost.
+                g.check().await?;
+            }
         }
     }
     let order: Vec<usize> = planned.nodes().collect();
@@ -297,6 +336,17 @@ async fn run_locked(
         dry_run: opts.dry_run,
         duration_ms: 0,
     })
+}
+
+/// The raw objects the installed releases of `prepared` declare (pre and post).
+pub fn desired_by_run(conn: &Connection, prepared: &[Prepared]) -> Desired {
+    let mut d = Desired::new();
+    for p in prepared.iter().filter(|p| p.installed) {
+        let ns = namespace_of(conn, p);
+        d.add(&p.pre, &ns);
+        d.add(&p.post, &ns);
+    }
+    d
 }
 
 fn skipped(conn: &Connection, p: &Prepared, why: String) -> ReleaseResult {
@@ -558,11 +608,24 @@ async fn raw_with(
         dry_run: ctx.opts.dry_run,
         set: Some(set),
         prune: true,
+        allow_prune: ctx.opts.allow_prune.clone(),
+        declared_elsewhere: ctx.desired.clone(),
         ..Default::default()
     };
     let report = hfkit_kube::apply(&conn, manifests, &opts)
         .await
         .map_err(|e| format!("{phase} raw manifests: {e}"))?;
+    for o in &report.outcomes {
+        // Left behind on purpose (a protected kind, or moved to another set): say so,
+        // with the flag that would delete it.
+        if let hfkit_kube::Action::Kept(why) = &o.action {
+            (ctx.opts.progress)(&format!(
+                "{}: {phase} raw manifests: kept {}: {why}",
+                p.label(),
+                o.object
+            ));
+        }
+    }
     Ok(report
         .outcomes
         .iter()

@@ -329,6 +329,7 @@ fn generated_repo_of_50_releases_noop_runs_no_helm() {
                 state_namespace: opts.state_namespace.clone(),
                 context: 3,
                 concurrency: 4,
+                allow_prune: Default::default(),
             },
         ))
         .unwrap();
@@ -494,6 +495,7 @@ fn helm4_installs_noops_and_diffs_empty() {
                 state_namespace: state.clone(),
                 context: 3,
                 concurrency: 4,
+                allow_prune: Default::default(),
             },
         ))
         .unwrap();

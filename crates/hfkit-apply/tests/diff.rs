@@ -19,6 +19,7 @@ fn diff(repo: &TestRepo, helm: &CountingHelm, state: &str) -> hfkit_apply::diff:
         state_namespace: state.into(),
         context: 3,
         concurrency: 4,
+        allow_prune: Default::default(),
     };
     runtime()
         .block_on(diff_all(&planned, prepared, &opts))

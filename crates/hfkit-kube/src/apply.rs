@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::inventory::{self, SetRef};
 use crate::kubeconfig::Connection;
 use crate::manifests::Manifest;
-use crate::prune;
+use crate::prune::{self, Desired, ProtectedKind, Rules};
 
 /// The field manager used by default.
 pub const FIELD_MANAGER: &str = "sopsraw";
@@ -34,6 +34,12 @@ pub struct ApplyOptions {
     pub set: Option<String>,
     /// Delete members of the set that are no longer in the manifests (needs `set`).
     pub prune: bool,
+    /// Protected kinds ([`ProtectedKind`]) a prune may delete; others of these kinds
+    /// leaving the set are kept (and stay members, so a later run with the kind allowed
+    /// deletes them).
+    pub allow_prune: BTreeSet<ProtectedKind>,
+    /// Objects declared by other sets of the same run: never pruned from this one.
+    pub declared_elsewhere: Desired,
     /// How long to wait for a CRD to become Established.
     pub crd_timeout: Duration,
 }
@@ -46,6 +52,8 @@ impl Default for ApplyOptions {
             dry_run: false,
             set: None,
             prune: false,
+            allow_prune: BTreeSet::new(),
+            declared_elsewhere: Desired::new(),
             crd_timeout: Duration::from_secs(60),
         }
     }
@@ -62,6 +70,8 @@ pub enum Action {
     Unchanged,
     /// Pruned (deleted).
     Pruned,
+    /// No longer declared but not pruned, with the reason; still a member of the set.
+    Kept(String),
     /// Not applied or not pruned, with the reason.
     Skipped(String),
 }
@@ -98,6 +108,7 @@ impl fmt::Display for ApplyReport {
                 Action::Configured => "configured".to_string(),
                 Action::Unchanged => "unchanged".to_string(),
                 Action::Pruned => "pruned".to_string(),
+                Action::Kept(why) => format!("kept: {why}"),
                 Action::Skipped(why) => format!("skipped: {why}"),
             };
             writeln!(f, "{} {what}{suffix}", o.object)?;
@@ -394,22 +405,26 @@ pub async fn apply(
     let Some(set) = set else {
         return result.map(|_| report);
     };
+    // Members are compared by identity (group, kind, namespace, name); `applied` comes
+    // first so each member keeps the version it was last applied with.
+    let mut members = applied;
     if result.is_err() || !opts.prune {
         if !opts.dry_run {
-            let members: BTreeSet<ObjectRef> = old_members.union(&applied).cloned().collect();
+            members.extend(old_members);
             inventory::write(&conn.client, &set, &members, &opts.field_manager).await?;
         }
         return result.map(|_| report);
     }
     let declared: BTreeSet<ObjectRef> = batch.iter().map(|p| p.object.clone()).collect();
     let stale: Vec<ObjectRef> = old_members.difference(&declared).cloned().collect();
-    let pruned = prune::prune(&mut resolver, &set, &stale, opts.dry_run).await;
-    let mut members = applied;
+    let rules = Rules {
+        allow: &opts.allow_prune,
+        elsewhere: &opts.declared_elsewhere,
+    };
+    let pruned = prune::prune(&mut resolver, &set, &stale, rules, opts.dry_run).await;
     for o in &pruned {
-        if let Action::Skipped(why) = &o.action {
-            if why.starts_with("delete failed") {
-                members.insert(o.object.clone());
-            }
+        if let Action::Kept(_) = &o.action {
+            members.insert(o.object.clone());
         }
     }
     report.outcomes.extend(pruned);

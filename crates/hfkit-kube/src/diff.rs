@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::inventory;
 use crate::kubeconfig::Connection;
 use crate::manifests::Manifest;
+use crate::prune::{decide, deletion_order, Decision, Desired, ProtectedKind, Rules};
 use crate::redact::{redact, redact_pair, strip_noise};
 
 /// Options of [`diff`].
@@ -26,6 +27,10 @@ pub struct DiffOptions {
     /// The set (`NAME` or `NAMESPACE/NAME`): adds the set label to the compared objects,
     /// and lists the members an apply with prune would delete.
     pub set: Option<String>,
+    /// As [`crate::ApplyOptions::allow_prune`]: protected kinds shown as deletions.
+    pub allow_prune: BTreeSet<ProtectedKind>,
+    /// As [`crate::ApplyOptions::declared_elsewhere`]: never shown as deletions.
+    pub declared_elsewhere: Desired,
 }
 
 impl Default for DiffOptions {
@@ -33,6 +38,8 @@ impl Default for DiffOptions {
         DiffOptions {
             field_manager: FIELD_MANAGER.into(),
             set: None,
+            allow_prune: BTreeSet::new(),
+            declared_elsewhere: Desired::new(),
         }
     }
 }
@@ -66,6 +73,9 @@ pub struct DiffReport {
     pub entries: Vec<DiffEntry>,
     /// How many declared objects would not change.
     pub unchanged: usize,
+    /// Members no longer declared that a prune would keep, with the reason (a protected
+    /// kind not allowed, declared by another set of the run...).
+    pub kept: Vec<(ObjectRef, String)>,
 }
 
 impl DiffReport {
@@ -76,10 +86,14 @@ impl DiffReport {
 }
 
 impl fmt::Display for DiffReport {
-    /// The unified diffs, one after the other.
+    /// The unified diffs, one after the other, then one `# kept ...` line per member a
+    /// prune would keep.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for e in &self.entries {
             f.write_str(&e.diff)?;
+        }
+        for (o, why) in &self.kept {
+            writeln!(f, "# kept {o}: {why}")?;
         }
         Ok(())
     }
@@ -164,31 +178,25 @@ pub async fn diff(
     if let Some(set) = &set {
         let declared: BTreeSet<ObjectRef> = batch.iter().map(|p| p.object.clone()).collect();
         let members = inventory::read(&conn.client, set).await?;
-        let mut stale: Vec<ObjectRef> = members.difference(&declared).cloned().collect();
-        stale.sort_by_key(|o| std::cmp::Reverse(crate::apply::kind_rank(&o.kind, &o.api_version)));
-        for o in stale {
-            let r = match resolver.resolve(&o.api_version, &o.kind).await {
-                Ok(r) => r,
-                Err(Error::UnknownKind { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            let live = resolver
-                .api(&r, o.namespace.as_deref())
-                .get_opt(&o.name)
-                .await
-                .map_err(|e| Error::api("get", o.to_string(), e))?;
-            let Some(live) = live else { continue };
-            let mut old = serde_json::to_value(&live).unwrap_or_default();
-            if !set.owns(&old) {
-                continue;
+        let stale: Vec<ObjectRef> = members.difference(&declared).cloned().collect();
+        let rules = Rules {
+            allow: &opts.allow_prune,
+            elsewhere: &opts.declared_elsewhere,
+        };
+        for o in deletion_order(&stale) {
+            match decide(&mut resolver, set, &o, rules).await {
+                Decision::Delete(_, mut old) => {
+                    strip_noise(&mut old);
+                    redact(&mut old);
+                    report.entries.push(DiffEntry {
+                        diff: unified(&json_to_yaml(&old), "", &o, Change::Delete),
+                        object: o,
+                        change: Change::Delete,
+                    });
+                }
+                Decision::Keep(why) => report.kept.push((o, why)),
+                Decision::Drop(_) => {}
             }
-            strip_noise(&mut old);
-            redact(&mut old);
-            report.entries.push(DiffEntry {
-                diff: unified(&json_to_yaml(&old), "", &o, Change::Delete),
-                object: o,
-                change: Change::Delete,
-            });
         }
     }
     Ok(report)

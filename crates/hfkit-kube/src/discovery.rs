@@ -11,11 +11,18 @@ use kube::{Api, Client};
 
 use crate::error::{Error, Result};
 
-/// Identity of an object: `apiVersion`, `kind`, namespace (`None` when cluster-scoped)
-/// and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// An object: `apiVersion`, `kind`, namespace (`None` when cluster-scoped) and name.
+///
+/// Equality, ordering and hashing use the object's *identity*: API group, kind,
+/// namespace and name, not the version. The API server serves one object under every
+/// version of its group (`autoscaling/v1` and `autoscaling/v2` HorizontalPodAutoscaler
+/// `web` are the same object), so a manifest moved to another version is still the
+/// same member of its set and is not pruned. `api_version` says which version to talk
+/// to; in a set, keep the one last applied (see [`crate::inventory`]).
+#[derive(Debug, Clone)]
 pub struct ObjectRef {
-    /// `apiVersion` (`v1`, `apps/v1`...).
+    /// `apiVersion` (`v1`, `apps/v1`...): how to reach the object, not part of its
+    /// identity.
     pub api_version: String,
     /// `kind`.
     pub kind: String,
@@ -26,12 +33,48 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
+    /// Group, kind, namespace and name: what equality and ordering compare.
+    pub fn identity(&self) -> (&str, &str, Option<&str>, &str) {
+        (
+            self.group(),
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
+    }
+
     /// The API group (empty for the core group).
     pub fn group(&self) -> &str {
         self.api_version
             .rsplit_once('/')
             .map(|(g, _)| g)
             .unwrap_or("")
+    }
+}
+
+impl PartialEq for ObjectRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for ObjectRef {}
+
+impl PartialOrd for ObjectRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ObjectRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.identity().cmp(&other.identity())
+    }
+}
+
+impl std::hash::Hash for ObjectRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state)
     }
 }
 
@@ -103,6 +146,31 @@ impl Resolver {
         };
         self.cache.insert(key, r.clone());
         Ok(r)
+    }
+
+    /// Like [`Resolver::resolve`], but when the group no longer serves that version (a
+    /// set member recorded under `v1beta1` whose group now serves only `v1`), the
+    /// group's preferred version that serves `kind`: the object itself is reachable
+    /// under any served version of its group.
+    pub async fn resolve_any_version(&mut self, api_version: &str, kind: &str) -> Result<Resolved> {
+        let first = match self.resolve(api_version, kind).await {
+            Err(e @ Error::UnknownKind { .. }) => e,
+            other => return other,
+        };
+        let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
+        let found = match kube::discovery::group(&self.client, group).await {
+            Ok(g) => g.recommended_kind(kind),
+            Err(kube::Error::Api(s)) if s.code == 404 => None,
+            Err(kube::Error::Discovery(_)) => None,
+            Err(e) => return Err(Error::api("discover", format!("{group} {kind}"), e)),
+        };
+        match found {
+            Some((resource, caps)) => Ok(Resolved {
+                resource,
+                namespaced: caps.scope == Scope::Namespaced,
+            }),
+            None => Err(first),
+        }
     }
 
     /// Forgets every cached answer.

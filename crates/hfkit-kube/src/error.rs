@@ -90,6 +90,9 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A kind given to `--allow-prune-kind` is not one of the protected kinds.
+    #[error("`{0}` is not a protected kind: --allow-prune-kind takes Namespace, CustomResourceDefinition or PersistentVolume (comma separated); other kinds are pruned without it")]
+    NotProtected(String),
     /// A set name is invalid.
     #[error(
         "invalid set name `{0}`: use `NAME` or `NAMESPACE/NAME` (letters, digits, `-`, `_`, `.`)"

@@ -8,18 +8,27 @@
 //!    characters) and the annotation `sopsraw.hfkit.io/set-name=<name>`;
 //! 2. an inventory ConfigMap `sopsraw-inventory-<first 16 hex digits of the hash>` (label
 //!    `sopsraw.hfkit.io/inventory=<hash>`) lists the members: key `set` holds the set
-//!    name, key `members` a JSON array of `{apiVersion, kind, namespace, name}`. It lives
+//!    name, key `members` a JSON array of `{group, kind, namespace, name, apiVersion}`. It lives
 //!    in `NAMESPACE` for a `NAMESPACE/NAME` set, else in the default namespace (`-n` or
 //!    the kubeconfig context's), and is written after the objects were applied. It holds
 //!    only identities, never values.
 //!
+//! A member's identity is its API group, kind, namespace and name (see
+//! [`ObjectRef`]): `apiVersion` is kept only as the version to reach it by, the one last
+//! applied. Inventories written before `group` was recorded list `apiVersion` only, and
+//! may list one object under two versions; they read as one member each.
+//!
 //! Without prune, the inventory becomes old members ∪ applied objects (nothing is
 //! forgotten, so a later prune still finds them). With prune, each old member no longer
-//! in the files is deleted only if it still exists *and* still carries the set label with
-//! the set's hash (otherwise it is skipped and dropped from the inventory, as something
-//! else took it over); the inventory becomes the applied objects plus the members whose
-//! deletion failed. Deletion order is the reverse of apply order: ordinary objects, then
-//! CRDs, then Namespaces.
+//! in the files is deleted only if it still exists, still carries the set label with the
+//! set's hash (otherwise it is skipped and dropped from the inventory, as something else
+//! took it over), is not declared by another set of the same run (see
+//! [`crate::prune::Desired`]), and is not of a protected kind (Namespace,
+//! CustomResourceDefinition, PersistentVolume: see [`crate::prune::ProtectedKind`])
+//! unless that kind is allowed. The inventory becomes the applied objects plus the
+//! members kept (not deleted for one of these reasons, or whose deletion failed), so a
+//! later run can still prune them. Deletion order is the reverse of apply order:
+//! ordinary objects, then CRDs, then Namespaces.
 
 use std::collections::BTreeSet;
 
@@ -150,6 +159,14 @@ pub async fn read(client: &Client, set: &SetRef) -> Result<BTreeSet<ObjectRef>> 
         if r.api_version.is_empty() || r.kind.is_empty() || r.name.is_empty() {
             return Err(bad(set, format!("incomplete member {m}")));
         }
+        if m["group"].as_str().is_some_and(|g| g != r.group()) {
+            return Err(bad(
+                set,
+                format!("member {m}: group and apiVersion disagree"),
+            ));
+        }
+        // The same object under two versions (older inventories): one member, the first
+        // version listed kept as the one to reach it by.
         out.insert(r);
     }
     Ok(out)
@@ -166,6 +183,7 @@ pub async fn write(
         .iter()
         .map(|m| {
             serde_json::json!({
+                "group": m.group(),
                 "apiVersion": m.api_version,
                 "kind": m.kind,
                 "namespace": m.namespace,

@@ -44,3 +44,4 @@ pub use error::{Error, Result};
 pub use inventory::SetRef;
 pub use kubeconfig::{connect, Connection, KubeOptions};
 pub use manifests::{load, Manifest, Phase};
+pub use prune::{Desired, ProtectedKind};

@@ -112,6 +112,11 @@ struct DiffArgs {
     /// Releases diffed at once.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Show raw objects of these protected kinds leaving a release's raw manifests as
+    /// deletions, as an apply with the same flag deletes them.
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
+          value_parser = parse_protected)]
+    allow_prune_kind: Vec<hfkit_kube::ProtectedKind>,
 }
 
 /// Which releases, where.
@@ -172,6 +177,16 @@ struct ApplyArgs {
     /// How long to wait for another apply's cluster lock (`90s`, `5m`).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     lock_timeout: Duration,
+    /// Let pruning of raw manifests delete objects of these protected kinds (Namespace,
+    /// CustomResourceDefinition, PersistentVolume; comma separated or repeated). Without
+    /// it they are kept when they leave a release's raw manifests, and reported.
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
+          value_parser = parse_protected)]
+    allow_prune_kind: Vec<hfkit_kube::ProtectedKind>,
+}
+
+fn parse_protected(s: &str) -> Result<hfkit_kube::ProtectedKind, String> {
+    s.parse().map_err(|e: hfkit_kube::Error| e.to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -356,6 +371,7 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
         state_namespace: d.select.state_namespace.clone(),
         context: d.unified,
         concurrency: d.concurrency,
+        allow_prune: d.allow_prune_kind.iter().copied().collect(),
     };
     let report = hfkit_apply::diff::diff_all(&planned, prepared, &opts).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -383,6 +399,7 @@ async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     opts.force = a.force;
     opts.fail_fast = a.fail_fast;
     opts.lock_timeout = a.lock_timeout;
+    opts.allow_prune = a.allow_prune_kind.iter().copied().collect();
     opts.state_namespace = a.select.state_namespace.clone();
     opts.progress = Arc::new(|line| eprintln!("{line}"));
     if let Some(flag) = INTERRUPTED.get() {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use hfkit_kube::{ApplyOptions, DiffOptions, KubeOptions};
+use hfkit_kube::{ApplyOptions, DiffOptions, KubeOptions, ProtectedKind};
 
 use crate::{KubeFlags, PhaseArg};
 
@@ -22,7 +22,11 @@ Sets and prune: with --set NAME (or NAMESPACE/NAME), every applied object gets t
 sopsraw.hfkit.io/set=<sha256(NAME), 40 hex digits> and the annotation
 sopsraw.hfkit.io/set-name=NAME, and the ConfigMap sopsraw-inventory-<16 hex digits>
 (in NAMESPACE, else the default namespace) lists the set's members. --prune deletes the
-members no longer in the files, only if they still carry the set's label.";
+members no longer in the files, only if they still carry the set's label. Members are
+identified by API group, kind, namespace and name: an object moved to another version of
+its group (policy/v1beta1 to policy/v1) stays a member. Namespaces, CRDs and
+PersistentVolumes are never pruned unless named by --allow-prune-kind: they are reported
+as `kept` and stay members until then.";
 
 pub const DIFF_HELP: &str = "\
 Examples:
@@ -33,7 +37,8 @@ Each object is applied with a server-side dry run and compared with the live obj
 managedFields, status, resourceVersion, uid, creationTimestamp, generation and the
 last-applied annotation are left out. Secret data/stringData values are never shown:
 each is `(redacted, N bytes)`, with `, changed` when it differs. With --set, the members
-an apply --prune would delete are shown too.
+an apply --prune would delete are shown too (protected kinds only with the same
+--allow-prune-kind; the others are listed as `# kept` lines).
 
 Exit codes: 0 no changes (or changes without --detailed-exitcode), 1 error, 2 changes
 with --detailed-exitcode.";
@@ -55,6 +60,16 @@ pub struct Sources {
     /// Field manager of the server-side apply.
     #[arg(long, default_value = hfkit_kube::apply::FIELD_MANAGER, value_name = "NAME")]
     field_manager: String,
+    /// Let --prune delete objects of these protected kinds (Namespace,
+    /// CustomResourceDefinition, PersistentVolume; comma separated or repeated). Without
+    /// it they are kept when they leave the set, and stay members.
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
+          value_parser = parse_protected)]
+    allow_prune_kind: Vec<ProtectedKind>,
+}
+
+fn parse_protected(s: &str) -> Result<ProtectedKind, String> {
+    s.parse().map_err(|e: hfkit_kube::Error| e.to_string())
 }
 
 /// `--dry-run`.
@@ -125,6 +140,8 @@ pub fn apply(k: &KubeFlags, a: &ApplyArgs) -> anyhow::Result<()> {
         dry_run: a.dry_run == DryRun::Server,
         set: a.src.set.clone(),
         prune: a.prune,
+        allow_prune: a.src.allow_prune_kind.iter().copied().collect(),
+        declared_elsewhere: Default::default(),
         crd_timeout: std::time::Duration::from_secs(a.crd_timeout),
     };
     let report = runtime()?.block_on(async {
@@ -140,6 +157,8 @@ pub fn diff(k: &KubeFlags, a: &DiffArgs) -> anyhow::Result<ExitCode> {
     let opts = DiffOptions {
         field_manager: a.src.field_manager.clone(),
         set: a.src.set.clone(),
+        allow_prune: a.src.allow_prune_kind.iter().copied().collect(),
+        declared_elsewhere: Default::default(),
     };
     let report = runtime()?.block_on(async {
         let conn = hfkit_kube::connect(&kube_options(k)).await?;

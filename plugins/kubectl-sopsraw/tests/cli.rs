@@ -790,3 +790,83 @@ fn edit_never_repeats_an_iv() {
         .unwrap();
     assert_eq!(ok(&sops), plain.replace("password: old", "password: new"));
 }
+
+/// A Namespace leaving a set is kept by `apply --prune` (and shown as kept, not as a
+/// deletion, by `diff`) until `--allow-prune-kind Namespace` is given; a kind that is not
+/// protected is refused by the flag.
+#[test]
+fn namespace_leaving_a_set_is_kept_until_allowed() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("sopsraw-prot");
+    let e = Env::new();
+    let extra = format!("{ns}-x");
+    let set = format!("{ns}/prot");
+    let both = e.write(
+        "both.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {extra}\n---\n{}",
+            cm_doc("a", "one")
+        ),
+    );
+    let one = e.write("one.yaml", &cm_doc("a", "one"));
+    let (both, one) = (both.to_str().unwrap(), one.to_str().unwrap());
+    ok(&e.kube(&ns, &["apply", "-f", both, "--set", &set, "--prune"]));
+    let d = ok(&e.kube(&ns, &["diff", "-f", one, "--set", &set]));
+    assert!(
+        !d.contains("(pruned)") && d.contains(&format!("# kept namespace/{extra}")),
+        "{d}"
+    );
+    let out = ok(&e.kube(&ns, &["apply", "-f", one, "--set", &set, "--prune"]));
+    assert!(
+        out.contains(&format!(
+            "namespace/{extra} kept: removed from the set but not pruned"
+        )) && out.contains("--allow-prune-kind Namespace"),
+        "{out}"
+    );
+    let (code, n) = get(&format!("/api/v1/namespaces/{extra}"));
+    assert_eq!(code, 200);
+    assert!(n["metadata"]["deletionTimestamp"].is_null(), "{n}");
+    let bad = e.kube(
+        &ns,
+        &[
+            "apply",
+            "-f",
+            one,
+            "--set",
+            &set,
+            "--prune",
+            "--allow-prune-kind",
+            "ConfigMap",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("not a protected kind"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let d = ok(&e.kube(
+        &ns,
+        &["diff", "-f", one, "--set", &set, "--allow-prune-kind", "ns"],
+    ));
+    assert!(d.contains(&format!("namespace/{extra} (pruned)")), "{d}");
+    let out = ok(&e.kube(
+        &ns,
+        &[
+            "apply",
+            "-f",
+            one,
+            "--set",
+            &set,
+            "--prune",
+            "--allow-prune-kind",
+            "Namespace",
+        ],
+    ));
+    assert!(out.contains(&format!("namespace/{extra} pruned")), "{out}");
+    let (code, n) = get(&format!("/api/v1/namespaces/{extra}"));
+    assert!(
+        code == 404 || !n["metadata"]["deletionTimestamp"].is_null(),
+        "{n}"
+    );
+}

@@ -1,0 +1,141 @@
+//! The lock against the real kube-apiserver (hfkit-testcluster). Local clock skew is the
+//! one fault no real part produces on demand: [`FakeSkew`] shifts this process's
+//! *local* clock as the lock code reads it (test builds only); the server's clock, the
+//! one that must decide, is untouched.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::PostParams;
+use kube::Api;
+
+use super::*;
+
+/// FAKE local clock skew, in seconds, for the current thread (the tests run the lock
+/// on a current-thread runtime, so its tasks see it too).
+pub(super) struct FakeSkew;
+
+thread_local! {
+    pub(super) static SKEW_SECS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+impl FakeSkew {
+    fn set(secs: i64) {
+        SKEW_SECS.with(|s| s.set(secs));
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn client(cp: &hfkit_testcluster::ControlPlane) -> kube::Client {
+    hfkit_kube::connect(&hfkit_kube::KubeOptions {
+        kubeconfig: Some(cp.kubeconfig_path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .client
+}
+
+/// Another holder's Lease, renewed `age` ago by the real (server) clock.
+async fn foreign_lease(client: &kube::Client, ns: &str, holder: &str, age: SignedDuration) {
+    let api: Api<Lease> = Api::namespaced(client.clone(), ns);
+    let renewed = Timestamp::now() - age;
+    let l = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some(LEASE_NAME.into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.into()),
+            lease_duration_seconds: Some(30),
+            acquire_time: Some(MicroTime(renewed)),
+            renew_time: Some(MicroTime(renewed)),
+            ..Default::default()
+        }),
+    };
+    api.create(&PostParams::default(), &l).await.unwrap();
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// A lease renewed 2 s ago (server time) is held, even when our local clock runs an
+/// hour ahead (by local time it expired long ago).
+#[test]
+fn fresh_lease_is_not_taken_over_by_a_fast_local_clock() {
+    let cp = hfkit_testcluster::ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-lock-fast");
+    rt().block_on(async {
+        let c = client(cp).await;
+        foreign_lease(&c, &ns, "elsewhere/pid-1/x", SignedDuration::from_secs(2)).await;
+        FakeSkew::set(3600);
+        let r = acquire(&c, &ns, Duration::from_secs(2), &|_| {}).await;
+        FakeSkew::set(0);
+        match r {
+            Err(crate::Error::Locked { .. }) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("took over a lease renewed 2 s ago (local clock 1 h ahead)"),
+        }
+    });
+}
+
+/// A lease whose holder stopped renewing 90 s ago (server time) is taken over, even
+/// when our local clock runs an hour behind; the renewTime we write is the server's
+/// time, not our skewed one.
+#[test]
+fn expired_lease_is_taken_over_despite_a_slow_local_clock_and_renew_time_is_servers() {
+    let cp = hfkit_testcluster::ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-lock-slow");
+    rt().block_on(async {
+        let c = client(cp).await;
+        foreign_lease(&c, &ns, "elsewhere/pid-1/x", SignedDuration::from_secs(90)).await;
+        FakeSkew::set(-3600);
+        let r = acquire(&c, &ns, Duration::from_secs(3), &|_| {}).await;
+        FakeSkew::set(0);
+        let lock = r.expect("an expired lease (by server time) was not taken over");
+        let api: Api<Lease> = Api::namespaced(c.clone(), &ns);
+        let l = api.get(LEASE_NAME).await.unwrap();
+        let renewed = l.spec.unwrap().renew_time.unwrap().0;
+        let off = renewed.duration_since(Timestamp::now()).as_secs().abs();
+        assert!(
+            off < 10,
+            "renewTime {renewed} is {off} s off the server's clock"
+        );
+        lock.release().await.unwrap();
+    });
+}
+
+/// A holder on a host of the same name whose pid does not exist here is another
+/// container's process (same hostname, other pid namespace), not a dead one: its fresh
+/// lease is not taken over.
+#[test]
+fn same_hostname_other_container_holder_is_not_taken_over() {
+    let cp = hfkit_testcluster::ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-lock-host");
+    rt().block_on(async {
+        let c = client(cp).await;
+        // pid_max is at most 2^22: this pid exists in no pid namespace of this host.
+        let holder = format!("{}/pid-4194305/{}", this_host(), 1);
+        foreign_lease(&c, &ns, &holder, SignedDuration::from_secs(1)).await;
+        let r = acquire(&c, &ns, Duration::from_secs(2), &|_| {}).await;
+        match r {
+            Err(crate::Error::Locked { holder: h, .. }) => {
+                assert!(h.contains("pid-4194305"), "{h}")
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("took over a live lease of a same-named host's process"),
+        }
+    });
+}
