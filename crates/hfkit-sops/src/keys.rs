@@ -54,6 +54,13 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
+/// A keyring about to hold private keys makes the process non-dumpable first (see
+/// [`crate::process::forbid_dumping`]); where prctl is refused, we carry on, as the
+/// keys are still never written anywhere.
+fn forbid_dumping() {
+    let _ = crate::process::forbid_dumping();
+}
+
 fn fp_hex(fp: &pgp::types::Fingerprint) -> String {
     format!("{fp:X}")
 }
@@ -97,6 +104,7 @@ impl Keyring {
 
     /// Builds a keyring from the environment (see the module docs for the variables).
     pub fn from_env() -> Result<Keyring, Error> {
+        forbid_dumping();
         let mut k = Keyring::new();
         let pass = std::env::var("SOPS_PGP_PASSPHRASE")
             .ok()
@@ -163,6 +171,7 @@ impl Keyring {
         passphrase: Option<&str>,
         src: &str,
     ) -> Result<&mut Self, Error> {
+        forbid_dumping();
         let bad = |detail: String| Error::BadKey {
             source_name: src.to_string(),
             detail,
@@ -206,6 +215,7 @@ impl Keyring {
 
     /// Adds the identities of an age key file.
     pub fn add_age_key_file(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        forbid_dumping();
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
@@ -214,6 +224,7 @@ impl Keyring {
     }
 
     fn add_age_identities_from(&mut self, text: &str, src: &str) -> Result<&mut Self, Error> {
+        forbid_dumping();
         for (i, line) in text.lines().enumerate() {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -241,8 +252,9 @@ impl Keyring {
         self
     }
 
+    /// gpg without our key variables (it finds its keys through its agent).
     fn gpg_command(&self, gpg: &Path) -> Command {
-        let mut c = Command::new(gpg);
+        let mut c = crate::process::command(gpg);
         if let Some(h) = &self.gpg_home {
             c.env("GNUPGHOME", h);
         }
