@@ -21,7 +21,6 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
 
 /// Environment variables that carry private key material (or a command or path that
 /// yields it), removed from every child's environment.
@@ -102,8 +101,8 @@ pub fn is_dumpable() -> std::io::Result<bool> {
 }
 
 /// Decrypted bytes in an anonymous memory file: close-on-exec (no child inherits it
-/// by accident), sealed after writing (nobody, us included, can change or resize it),
-/// and passed only to the child given to [`SealedMemory::pass_to`].
+/// by accident) and sealed after writing (nobody, us included, can change or resize
+/// it). `hfkit::helm::Helm::passing` hands one to helm, and to no other child.
 #[derive(Debug)]
 pub struct SealedMemory {
     file: File,
@@ -124,8 +123,8 @@ impl SealedMemory {
         Ok(SealedMemory { file })
     }
 
-    /// `/proc/self/fd/N`: opens the memory for us, and for the child it was passed to
-    /// (same descriptor number there).
+    /// `/proc/self/fd/N`: opens the memory for us, and for a child that inherits the
+    /// descriptor under the same number.
     pub fn path(&self) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
     }
@@ -140,24 +139,6 @@ impl SealedMemory {
         use rustix::fs::SealFlags;
         let all = SealFlags::WRITE | SealFlags::GROW | SealFlags::SHRINK | SealFlags::SEAL;
         Ok(rustix::fs::fcntl_get_seals(&self.file)?.contains(all))
-    }
-
-    /// Lets the child of `cmd` (and no other) inherit the descriptor, at the same
-    /// number, so that [`SealedMemory::path`] works there. `cmd` holds a reference, so
-    /// the descriptor stays open (and its number ours) until `cmd` is dropped.
-    pub fn pass_to(self: &Arc<Self>, cmd: &mut Command) {
-        use std::os::unix::process::CommandExt;
-        let memory = Arc::clone(self);
-        // SAFETY: the closure runs in the forked child before exec; it makes one fcntl
-        // system call (async-signal-safe), allocates nothing and takes no lock. The
-        // descriptor is open in the parent for as long as `cmd` (which owns `memory`)
-        // lives, so the child has a copy of it under the same number.
-        unsafe {
-            cmd.pre_exec(move || {
-                rustix::io::fcntl_setfd(&memory.file, rustix::io::FdFlags::empty())?;
-                Ok(())
-            });
-        }
     }
 }
 
@@ -194,33 +175,18 @@ mod tests {
     }
 
     #[test]
-    fn sealed_memory_reaches_only_the_child_it_is_passed_to() {
-        let mem = Arc::new(SealedMemory::new("hfkit-test", b"plain: text\n").unwrap());
+    fn sealed_memory_is_sealed_and_not_inherited() {
+        let mem = SealedMemory::new("hfkit-test", b"plain: text\n").unwrap();
         assert!(mem.is_sealed().unwrap());
+        assert_eq!(std::fs::read(mem.path()).unwrap(), b"plain: text\n");
         // Even we cannot change it.
         let mut w = std::fs::OpenOptions::new()
             .write(true)
             .open(mem.path())
             .unwrap();
         assert!(w.write_all(b"x").is_err());
-        let fd = mem.raw_fd();
-        let script = format!("cat /proc/self/fd/{fd} 2>/dev/null || echo absent");
-        let unrelated = command("sh").arg("-c").arg(&script).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&unrelated.stdout), "absent\n");
-        let mut chosen = command("sh");
-        chosen.arg("-c").arg(&script);
-        mem.pass_to(&mut chosen);
-        let out = chosen.output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "plain: text\n");
-        // Passing it did not clear close-on-exec in the parent.
-        let again = command("sh").arg("-c").arg(&script).output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&again.stdout), "absent\n");
-        // The command keeps the descriptor open after every other owner is gone.
-        let mut late = command("sh");
-        late.arg("-c").arg(&script);
-        mem.pass_to(&mut late);
-        drop(mem);
-        let out = late.output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "plain: text\n");
+        let script = format!("cat /proc/self/fd/{} 2>/dev/null || echo absent", mem.raw_fd());
+        let child = command("sh").arg("-c").arg(&script).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&child.stdout), "absent\n");
     }
 }

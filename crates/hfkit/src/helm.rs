@@ -119,7 +119,7 @@ impl Helm {
     pub fn command(&self) -> Command {
         let mut cmd = hfkit_sops::process::command_with_opt_in(&self.bin);
         for memory in &self.memory {
-            memory.pass_to(&mut cmd);
+            pass_memory(&mut cmd, Arc::clone(memory));
         }
         #[cfg(unix)]
         if self.own_group {
@@ -280,6 +280,24 @@ fn shown_args(args: &[OsString]) -> String {
         .join(" ")
 }
 
+/// Lets the child of `cmd` (and no other) inherit `memory`'s descriptor, at the same
+/// number, by clearing close-on-exec between fork and exec; children spawned at the
+/// same time from other threads never see it. `cmd` owns a reference, so the
+/// descriptor stays open (and its number ours) until `cmd` is dropped.
+fn pass_memory(cmd: &mut Command, memory: Arc<SealedMemory>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; it makes one fcntl
+    // system call (async-signal-safe), allocates nothing and takes no lock. The
+    // descriptor is open in the parent for as long as `cmd` (which owns `memory`)
+    // lives, so the child has a copy of it under the same number.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::io::fcntl_setfd(&*memory, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+}
+
 type Feeder = std::thread::JoinHandle<std::io::Result<()>>;
 
 /// Writes `data` to the child's stdin on a thread, so a large stack cannot deadlock
@@ -302,5 +320,42 @@ fn finish_feed(writer: Feeder, status: ExitStatus) -> std::io::Result<()> {
     match writer.join().unwrap_or(Ok(())) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && !status.success() => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory reaches the helm it is passed to (here `sh`, standing in for the
+    /// binary), under its path, and no other child; also after every other owner is
+    /// gone.
+    #[test]
+    fn passed_memory_reaches_only_that_helm() {
+        let mem = Arc::new(SealedMemory::new("hfkit-helm-test", b"kube: config\n").unwrap());
+        let script = format!("cat {} 2>/dev/null || echo absent", mem.path().display());
+        let run = |cmd: &mut Command| {
+            let out = cmd.arg("-c").arg(&script).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let helm = Helm::at("sh").passing(Arc::clone(&mem));
+        assert_eq!(run(&mut helm.command()), "kube: config\n");
+        assert_eq!(run(&mut Helm::at("sh").command()), "absent\n");
+        assert_eq!(run(&mut hfkit_sops::process::command("sh")), "absent\n");
+        let mut late = helm.command();
+        drop(helm);
+        drop(mem);
+        assert_eq!(run(&mut late), "kube: config\n");
+    }
+
+    #[test]
+    fn debug_is_dropped_from_values_commands() {
+        let args: Vec<OsString> = ["upgrade", "--debug", "x", "--debug=true", "--values", "-"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(without_debug(&args), ["upgrade", "x", "--values", "-"]);
+        assert!(asks_debug(&["--debug".into()]));
+        assert!(!asks_debug(&["--debug=false".into()]));
     }
 }
