@@ -236,7 +236,7 @@ fn debug_never_prints_decrypted_values(major: u32) {
             err.contains("values/web/production.secrets.yaml"),
             "run {i}:\n{err}"
         );
-        assert!(err.contains("password: (redacted)"), "run {i}:\n{err}");
+        assert!(err.contains("password: \"(redacted)\""), "run {i}:\n{err}");
         assert!(err.contains("greeting: hi"), "run {i}:\n{err}");
     }
     // The release really got the decrypted value.
