@@ -52,21 +52,13 @@ fn encryption(path: &Path, text: &str) -> Option<&'static str> {
 /// flags unchanged.
 pub fn open(kube: KubeOptions) -> Result<Access> {
     let Some(path) = kube.kubeconfig.clone() else {
-        return Ok(Access {
-            kube,
-            memory: None,
-        });
+        return Ok(Access { kube, memory: None });
     };
     let bytes = std::fs::read(&path)
         .map_err(|e| Error::Other(format!("--kubeconfig {}: {e}", path.display())))?;
     let text = String::from_utf8_lossy(&bytes);
     let plain = match encryption(&path, &text) {
-        None => {
-            return Ok(Access {
-                kube,
-                memory: None,
-            })
-        }
+        None => return Ok(Access { kube, memory: None }),
         Some("sops") => {
             let keys = hfkit_sops::Keyring::from_env().map_err(|e| {
                 Error::Other(format!("--kubeconfig {}: sops keys: {e}", path.display()))

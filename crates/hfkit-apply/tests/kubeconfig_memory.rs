@@ -47,7 +47,10 @@ fn decrypted_kubeconfig_is_sealed_and_not_inherited() {
 
     // Sealed: not even we can change what helm will read.
     let mut w = std::fs::OpenOptions::new().write(true).open(&mem).unwrap();
-    assert!(w.write_all(b"x").is_err(), "the decrypted kubeconfig is writable");
+    assert!(
+        w.write_all(b"x").is_err(),
+        "the decrypted kubeconfig is writable"
+    );
     assert_eq!(std::fs::read_to_string(&mem).unwrap(), plain);
 
     // An unrelated child (here started by plain std, as any library might) does not

@@ -185,7 +185,10 @@ mod tests {
             .open(mem.path())
             .unwrap();
         assert!(w.write_all(b"x").is_err());
-        let script = format!("cat /proc/self/fd/{} 2>/dev/null || echo absent", mem.raw_fd());
+        let script = format!(
+            "cat /proc/self/fd/{} 2>/dev/null || echo absent",
+            mem.raw_fd()
+        );
         let child = command("sh").arg("-c").arg(&script).output().unwrap();
         assert_eq!(String::from_utf8_lossy(&child.stdout), "absent\n");
     }

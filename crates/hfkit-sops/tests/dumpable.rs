@@ -17,13 +17,16 @@ fn loading_a_key_makes_the_process_non_dumpable() {
         .unwrap();
     assert!(st.success());
     let text = std::fs::read_to_string(&file).unwrap();
-    let id = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let id = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap();
     assert_eq!(
         rustix::process::dumpable_behavior().unwrap(),
         rustix::process::DumpableBehavior::Dumpable,
         "the test process starts dumpable"
     );
-    let keys = Keyring::new().with_age_identities(&id).unwrap();
+    let keys = Keyring::new().with_age_identities(id).unwrap();
     assert_eq!(keys.age_recipients().len(), 1);
     assert_eq!(
         rustix::process::dumpable_behavior().unwrap(),

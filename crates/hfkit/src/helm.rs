@@ -167,12 +167,12 @@ impl Helm {
             }
         };
         cmd.stdin(if values.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| self.spawn_error(source))?;
         let writer = values.map(|v| feed(child.stdin.take(), Zeroizing::new(v.to_string())));
         let out = child

@@ -54,7 +54,11 @@ fn theme() -> Theme {
         .unwrap()
         .to_string();
     let c = dir.path().join("charts/app");
-    write(&c, "Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n");
+    write(
+        &c,
+        "Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+    );
     write(&c, "values.yaml", "greeting: hello\npassword: changeme\n");
     write(
         &c,
@@ -74,11 +78,7 @@ fn theme() -> Theme {
         .output()
         .unwrap();
     assert!(out.status.success(), "sops: {}", stderr(&out));
-    Theme {
-        dir,
-        key,
-        identity,
-    }
+    Theme { dir, key, identity }
 }
 
 /// A kubeconfig for the test cluster whose credentials come from an exec plugin that
@@ -148,7 +148,14 @@ fn helm_children_get_no_key_variables(major: u32) {
     let t = theme();
     let home = tempfile::tempdir().unwrap();
     let (kc, dump_dir) = exec_kubeconfig(cp, home.path());
-    let base = ["web", "./charts/app", "--env", "production", "-n", ns.as_str()];
+    let base = [
+        "web",
+        "./charts/app",
+        "--env",
+        "production",
+        "-n",
+        ns.as_str(),
+    ];
     run(
         layered_cmd(&t, major, home.path(), &kc)
             .arg("upgrade")
@@ -206,10 +213,17 @@ fn debug_never_prints_decrypted_values(major: u32) {
     let t = theme();
     let home = tempfile::tempdir().unwrap();
     let kc = cp.kubeconfig_path();
-    let base = ["web", "./charts/app", "--env", "production", "-n", ns.as_str()];
+    let base = [
+        "web",
+        "./charts/app",
+        "--env",
+        "production",
+        "-n",
+        ns.as_str(),
+    ];
     let b64 = "aHVudGVyMi1wcm9kdWN0aW9u"; // base64 of SECRET
-    // `helm --debug layered ...` sets HELM_DEBUG=true for the plugin; our own --debug
-    // asks for the same. Helm flags after `--` may carry --debug too.
+                                          // `helm --debug layered ...` sets HELM_DEBUG=true for the plugin; our own --debug
+                                          // asks for the same. Helm flags after `--` may carry --debug too.
     let runs: [&[&str]; 3] = [
         &["upgrade", "--debug"],
         &["upgrade", "--debug", "--", "--dry-run", "--debug"],
