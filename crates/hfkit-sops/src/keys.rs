@@ -10,6 +10,9 @@
 //!   `~/.config/sops/age/keys.txt` (as sops does on Linux).
 //! - `SOPS_GPG_EXEC`: the gpg binary used as fallback (as in sops, default `gpg`);
 //!   `HFKIT_SOPS_NO_GPG=1` disables the fallback.
+//!
+//! None of these reaches a child process (see [`crate::process`]), and a keyring about
+//! to hold a private key first makes the process non-dumpable.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
