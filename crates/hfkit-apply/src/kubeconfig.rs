@@ -3,16 +3,18 @@
 //! `kubeconfig.gpg` / `kubeconfig.asc` (through `gpg --decrypt`, as hfkit-sops has no
 //! public API for bare PGP messages).
 //!
-//! The plaintext goes into an anonymous memory file (`memfd_create`), never to disk.
-//! Its path `/proc/self/fd/N` works for us and for every helm we start, which inherits
-//! the descriptor: each opener gets its own read position.
+//! The plaintext goes into an anonymous memory file (`memfd_create`), never to disk,
+//! sealed once written and close-on-exec. Its path `/proc/self/fd/N` works for us and
+//! for the helm given [`Access::helm`], which alone inherits the descriptor; `gpg`,
+//! `git` or any other child does not.
 
-use std::fs::File;
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
+use hfkit::helm::Helm;
 use hfkit_kube::KubeOptions;
+use hfkit_sops::process::SealedMemory;
+use zeroize::Zeroizing;
 
 use crate::{Error, Result};
 
@@ -22,7 +24,18 @@ pub struct Access {
     /// The flags to use (kubeconfig replaced when it was decrypted).
     pub kube: KubeOptions,
     /// The memory file holding the plaintext, if any.
-    _memory: Option<File>,
+    memory: Option<Arc<SealedMemory>>,
+}
+
+impl Access {
+    /// `helm`, handed the decrypted kubeconfig (when there is one) so that the
+    /// `--kubeconfig /proc/self/fd/N` it is given opens there.
+    pub fn helm(&self, helm: Helm) -> Helm {
+        match &self.memory {
+            Some(m) => helm.passing(Arc::clone(m)),
+            None => helm,
+        }
+    }
 }
 
 /// Whether `path` needs decrypting, and how.
@@ -39,49 +52,44 @@ fn encryption(path: &Path, text: &str) -> Option<&'static str> {
 /// flags unchanged.
 pub fn open(kube: KubeOptions) -> Result<Access> {
     let Some(path) = kube.kubeconfig.clone() else {
-        return Ok(Access {
-            kube,
-            _memory: None,
-        });
+        return Ok(Access { kube, memory: None });
     };
     let bytes = std::fs::read(&path)
         .map_err(|e| Error::Other(format!("--kubeconfig {}: {e}", path.display())))?;
     let text = String::from_utf8_lossy(&bytes);
     let plain = match encryption(&path, &text) {
-        None => {
-            return Ok(Access {
-                kube,
-                _memory: None,
-            })
-        }
+        None => return Ok(Access { kube, memory: None }),
         Some("sops") => {
             let keys = hfkit_sops::Keyring::from_env().map_err(|e| {
                 Error::Other(format!("--kubeconfig {}: sops keys: {e}", path.display()))
             })?;
-            hfkit_sops::decrypt_str(
-                &text,
-                hfkit_sops::Format::from_path(&path),
-                &keys,
-                &hfkit_sops::DecryptOptions::default(),
+            Zeroizing::new(
+                hfkit_sops::decrypt_str(
+                    &text,
+                    hfkit_sops::Format::from_path(&path),
+                    &keys,
+                    &hfkit_sops::DecryptOptions::default(),
+                )
+                .map_err(|e| Error::Other(format!("--kubeconfig {}: {e}", path.display())))?,
             )
-            .map_err(|e| Error::Other(format!("--kubeconfig {}: {e}", path.display())))?
         }
         Some(_) => gpg_decrypt(&path)?,
     };
-    let memory = memory_file(plain.as_bytes())?;
+    let memory = SealedMemory::new("hfapply-kubeconfig", plain.as_bytes()).map_err(|e| {
+        Error::Other(format!(
+            "cannot keep the decrypted kubeconfig in sealed memory (memfd_create): {e}"
+        ))
+    })?;
     let mut kube = kube;
-    kube.kubeconfig = Some(PathBuf::from(format!(
-        "/proc/self/fd/{}",
-        memory.as_raw_fd()
-    )));
+    kube.kubeconfig = Some(memory.path());
     Ok(Access {
         kube,
-        _memory: Some(memory),
+        memory: Some(Arc::new(memory)),
     })
 }
 
-fn gpg_decrypt(path: &Path) -> Result<String> {
-    let out = std::process::Command::new("gpg")
+fn gpg_decrypt(path: &Path) -> Result<Zeroizing<String>> {
+    let out = hfkit_sops::process::command("gpg")
         .args(["--batch", "--quiet", "--decrypt"])
         .arg(path)
         .output()
@@ -99,25 +107,12 @@ fn gpg_decrypt(path: &Path) -> Result<String> {
             err.lines().last().unwrap_or("").trim()
         )));
     }
-    String::from_utf8(out.stdout)
-        .map_err(|_| Error::Other(format!("--kubeconfig {}: not UTF-8", path.display())))
-}
-
-/// An anonymous memory file holding `data`, inherited by child processes.
-fn memory_file(data: &[u8]) -> Result<File> {
-    let name = c"hfapply-kubeconfig";
-    // SAFETY: `name` is a valid NUL-terminated string; flags 0 (no CLOEXEC: helm
-    // must inherit it).
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), 0) };
-    if fd < 0 {
-        return Err(Error::Other(format!(
-            "memfd_create: {}",
-            std::io::Error::last_os_error()
-        )));
+    let plain = Zeroizing::new(out.stdout);
+    match std::str::from_utf8(&plain) {
+        Ok(text) => Ok(Zeroizing::new(text.to_string())),
+        Err(_) => Err(Error::Other(format!(
+            "--kubeconfig {}: not UTF-8",
+            path.display()
+        ))),
     }
-    // SAFETY: `fd` was just created and is owned by nothing else.
-    let mut file = unsafe { File::from_raw_fd(fd) };
-    file.write_all(data)
-        .map_err(|e| Error::Other(format!("writing the decrypted kubeconfig to memory: {e}")))?;
-    Ok(file)
 }

@@ -215,7 +215,7 @@ fn find_theme(themes: &[Theme], root: &Path, name: &str) -> Result<usize> {
 /// Files changed since `rev` (committed or not), absolute.
 fn changed_files(root: &Path, rev: &str) -> Result<Vec<PathBuf>> {
     let git = |args: &[&str]| -> Result<String> {
-        let out = std::process::Command::new("git")
+        let out = hfkit_sops::process::command("git")
             .current_dir(root)
             .args(args)
             .output()

@@ -10,6 +10,9 @@
 //!   `~/.config/sops/age/keys.txt` (as sops does on Linux).
 //! - `SOPS_GPG_EXEC`: the gpg binary used as fallback (as in sops, default `gpg`);
 //!   `HFKIT_SOPS_NO_GPG=1` disables the fallback.
+//!
+//! None of these reaches a child process (see [`crate::process`]), and a keyring about
+//! to hold a private key first makes the process non-dumpable.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,6 +55,13 @@ impl std::fmt::Debug for Keyring {
             .field("gpg", &self.gpg)
             .finish()
     }
+}
+
+/// A keyring about to hold private keys makes the process non-dumpable first (see
+/// [`crate::process::forbid_dumping`]); where prctl is refused, we carry on, as the
+/// keys are still never written anywhere.
+fn forbid_dumping() {
+    let _ = crate::process::forbid_dumping();
 }
 
 fn fp_hex(fp: &pgp::types::Fingerprint) -> String {
@@ -97,6 +107,7 @@ impl Keyring {
 
     /// Builds a keyring from the environment (see the module docs for the variables).
     pub fn from_env() -> Result<Keyring, Error> {
+        forbid_dumping();
         let mut k = Keyring::new();
         let pass = std::env::var("SOPS_PGP_PASSPHRASE")
             .ok()
@@ -163,6 +174,7 @@ impl Keyring {
         passphrase: Option<&str>,
         src: &str,
     ) -> Result<&mut Self, Error> {
+        forbid_dumping();
         let bad = |detail: String| Error::BadKey {
             source_name: src.to_string(),
             detail,
@@ -206,6 +218,7 @@ impl Keyring {
 
     /// Adds the identities of an age key file.
     pub fn add_age_key_file(&mut self, path: &Path) -> Result<&mut Self, Error> {
+        forbid_dumping();
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
             source: e,
@@ -214,6 +227,7 @@ impl Keyring {
     }
 
     fn add_age_identities_from(&mut self, text: &str, src: &str) -> Result<&mut Self, Error> {
+        forbid_dumping();
         for (i, line) in text.lines().enumerate() {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -241,8 +255,9 @@ impl Keyring {
         self
     }
 
+    /// gpg without our key variables (it finds its keys through its agent).
     fn gpg_command(&self, gpg: &Path) -> Command {
-        let mut c = Command::new(gpg);
+        let mut c = crate::process::command(gpg);
         if let Some(h) = &self.gpg_home {
             c.env("GNUPGHOME", h);
         }

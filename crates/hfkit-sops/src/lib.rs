@@ -34,6 +34,7 @@ mod error;
 pub mod json;
 pub mod keys;
 pub mod metadata;
+pub mod process;
 pub mod shamir;
 pub mod tree;
 pub mod yaml;

@@ -3,11 +3,21 @@
 //! The merged values go to helm on its standard input (`--values -`, which helm 3 and
 //! helm 4 both read), so decrypted secrets never touch the disk and never appear on a
 //! command line.
+//!
+//! Every helm starts without the sops key variables (see [`hfkit_sops::process`]; the
+//! `HFKIT_CHILD_KEEP_ENV` opt-in keeps named ones for plugins that need them), and a
+//! helm that is given values never runs in debug mode: `--debug` and `HELM_DEBUG` make
+//! `helm upgrade`/`install` print USER-SUPPLIED and COMPUTED VALUES, decrypted secrets
+//! included. Callers print the layers and the redacted values instead.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+
+use hfkit_sops::process::SealedMemory;
+use zeroize::Zeroizing;
 
 /// Failures to run helm (not helm's own non-zero exits, which callers see as statuses).
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +59,8 @@ pub struct Helm {
     bin: PathBuf,
     /// Start each helm in its own process group (see [`Helm::in_own_process_group`]).
     own_group: bool,
+    /// Memory files every helm inherits (see [`Helm::passing`]); no other child does.
+    memory: Vec<Arc<SealedMemory>>,
 }
 
 impl Helm {
@@ -74,6 +86,7 @@ impl Helm {
         Helm {
             bin: bin.into(),
             own_group: false,
+            memory: Vec::new(),
         }
     }
 
@@ -85,6 +98,14 @@ impl Helm {
         self
     }
 
+    /// Hands `memory` (a decrypted kubeconfig, say) to every helm this runs, at the
+    /// same descriptor number, so that its `/proc/self/fd/N` path works there; it is
+    /// close-on-exec for every other child.
+    pub fn passing(mut self, memory: Arc<SealedMemory>) -> Helm {
+        self.memory.push(memory);
+        self
+    }
+
     /// The binary's path.
     pub fn bin(&self) -> &Path {
         &self.bin
@@ -92,9 +113,14 @@ impl Helm {
 
     /// A command for this helm; the environment (HELM_NAMESPACE, HELM_KUBECONTEXT,
     /// KUBECONFIG, HELM_DEBUG, ...) is inherited, which is how helm passes its global
-    /// flags to plugins.
+    /// flags to plugins, except the sops key variables
+    /// ([`hfkit_sops::process::KEY_VARIABLES`], unless kept by
+    /// [`hfkit_sops::process::KEEP_ENV_VARIABLE`]).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = hfkit_sops::process::command_with_opt_in(&self.bin);
+        for memory in &self.memory {
+            pass_memory(&mut cmd, Arc::clone(memory));
+        }
         #[cfg(unix)]
         if self.own_group {
             use std::os::unix::process::CommandExt;
@@ -103,36 +129,52 @@ impl Helm {
         cmd
     }
 
+    /// A command for a helm that reads values: never in debug mode (see the module
+    /// docs), whatever the environment or `args` say.
+    fn values_command(&self, args: &[OsString]) -> Command {
+        let mut cmd = self.command();
+        cmd.env_remove("HELM_DEBUG").args(without_debug(args));
+        cmd
+    }
+
     /// Runs `helm ARGS` with `values` on standard input; `args` must contain `-f -`
-    /// (see [`with_stdin_values`]). Output goes to our own stdout and stderr.
+    /// (see [`with_stdin_values`]). Output goes to our own stdout and stderr. helm
+    /// runs without `--debug` (see the module docs).
     pub fn run_with_values(
         &self,
         args: &[OsString],
         values: &str,
     ) -> Result<ExitStatus, HelmError> {
-        let mut cmd = self.command();
-        cmd.args(args).stdin(Stdio::piped());
+        let mut cmd = self.values_command(args);
+        cmd.stdin(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| self.spawn_error(source))?;
-        let writer = feed(child.stdin.take(), values.to_string());
+        let writer = feed(child.stdin.take(), Zeroizing::new(values.to_string()));
         let status = child.wait().map_err(|source| self.io_error(source))?;
         finish_feed(writer, status).map_err(|source| self.io_error(source))?;
         Ok(status)
     }
 
     /// Runs `helm ARGS` with optional `values` on standard input and captures its
-    /// output; a non-zero exit is [`HelmError::Failed`].
+    /// output; a non-zero exit is [`HelmError::Failed`]. With values, helm runs
+    /// without `--debug` (see the module docs).
     pub fn output(&self, args: &[OsString], values: Option<&str>) -> Result<Output, HelmError> {
-        let mut cmd = self.command();
-        cmd.args(args)
-            .stdin(if values.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = match values {
+            Some(_) => self.values_command(args),
+            None => {
+                let mut cmd = self.command();
+                cmd.args(args);
+                cmd
+            }
+        };
+        cmd.stdin(if values.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|source| self.spawn_error(source))?;
-        let writer = values.map(|v| feed(child.stdin.take(), v.to_string()));
+        let writer = values.map(|v| feed(child.stdin.take(), Zeroizing::new(v.to_string())));
         let out = child
             .wait_with_output()
             .map_err(|source| self.io_error(source))?;
@@ -211,6 +253,26 @@ pub fn reads_stdin_values(args: &[String]) -> bool {
     false
 }
 
+/// `args` without helm's `--debug` flag (`--debug`, `--debug=true`, ...).
+pub fn without_debug(args: &[OsString]) -> Vec<OsString> {
+    args.iter()
+        .filter(|a| {
+            let a = a.to_string_lossy();
+            a != "--debug" && !a.starts_with("--debug=")
+        })
+        .cloned()
+        .collect()
+}
+
+/// Whether `args` ask helm for `--debug` (any value but false).
+pub fn asks_debug(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        a == "--debug"
+            || a.strip_prefix("--debug=")
+                .is_some_and(|v| !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False"))
+    })
+}
+
 fn shown_args(args: &[OsString]) -> String {
     args.iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -218,11 +280,30 @@ fn shown_args(args: &[OsString]) -> String {
         .join(" ")
 }
 
+/// Lets the child of `cmd` (and no other) inherit `memory`'s descriptor, at the same
+/// number, by clearing close-on-exec between fork and exec; children spawned at the
+/// same time from other threads never see it. `cmd` owns a reference, so the
+/// descriptor stays open (and its number ours) until `cmd` is dropped.
+fn pass_memory(cmd: &mut Command, memory: Arc<SealedMemory>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec; it makes one fcntl
+    // system call (async-signal-safe), allocates nothing and takes no lock. The
+    // descriptor is open in the parent for as long as `cmd` (which owns `memory`)
+    // lives, so the child has a copy of it under the same number.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::io::fcntl_setfd(&*memory, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+}
+
 type Feeder = std::thread::JoinHandle<std::io::Result<()>>;
 
 /// Writes `data` to the child's stdin on a thread, so a large stack cannot deadlock
-/// against a child that fills its stdout pipe before reading stdin.
-fn feed(stdin: Option<std::process::ChildStdin>, data: String) -> Feeder {
+/// against a child that fills its stdout pipe before reading stdin. The copy is wiped
+/// once written.
+fn feed(stdin: Option<std::process::ChildStdin>, data: Zeroizing<String>) -> Feeder {
     std::thread::spawn(move || {
         let Some(mut stdin) = stdin else {
             return Ok(());
@@ -239,5 +320,42 @@ fn finish_feed(writer: Feeder, status: ExitStatus) -> std::io::Result<()> {
     match writer.join().unwrap_or(Ok(())) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && !status.success() => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memory reaches the helm it is passed to (here `sh`, standing in for the
+    /// binary), under its path, and no other child; also after every other owner is
+    /// gone.
+    #[test]
+    fn passed_memory_reaches_only_that_helm() {
+        let mem = Arc::new(SealedMemory::new("hfkit-helm-test", b"kube: config\n").unwrap());
+        let script = format!("cat {} 2>/dev/null || echo absent", mem.path().display());
+        let run = |cmd: &mut Command| {
+            let out = cmd.arg("-c").arg(&script).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let helm = Helm::at("sh").passing(Arc::clone(&mem));
+        assert_eq!(run(&mut helm.command()), "kube: config\n");
+        assert_eq!(run(&mut Helm::at("sh").command()), "absent\n");
+        assert_eq!(run(&mut hfkit_sops::process::command("sh")), "absent\n");
+        let mut late = helm.command();
+        drop(helm);
+        drop(mem);
+        assert_eq!(run(&mut late), "kube: config\n");
+    }
+
+    #[test]
+    fn debug_is_dropped_from_values_commands() {
+        let args: Vec<OsString> = ["upgrade", "--debug", "x", "--debug=true", "--values", "-"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(without_debug(&args), ["upgrade", "x", "--values", "-"]);
+        assert!(asks_debug(&["--debug".into()]));
+        assert!(!asks_debug(&["--debug=false".into()]));
     }
 }

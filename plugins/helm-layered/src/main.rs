@@ -11,9 +11,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hfkit::diff::{diff_manifests, render_text};
-use hfkit::helm::{reads_stdin_values, with_stdin_values, Helm, HelmError};
+use hfkit::helm::{asks_debug, reads_stdin_values, with_stdin_values, Helm, HelmError};
 use hfkit::secrets::SopsDecryptor;
 use hfkit::values::{explain, KeyPath, LayerConfig, LayerRequest, MergedValues, Stack};
+use zeroize::Zeroizing;
 
 const AFTER_HELP: &str = "\
 Layers, lowest precedence first (relative to --dir; replace them with a .helm-layered.yaml):
@@ -49,7 +50,9 @@ struct StackArgs {
     /// Layer configuration file (default: .helm-layered.yaml in --dir or a parent).
     #[arg(long, value_name = "FILE")]
     layers_config: Option<PathBuf>,
-    /// Print the layers and where each came from on stderr (also on with HELM_DEBUG).
+    /// Print the layers, where each came from, and the merged values with secrets
+    /// redacted on stderr (also on with HELM_DEBUG or a helm `--debug`). helm itself
+    /// never gets --debug: it would print the values decrypted.
     #[arg(long)]
     debug: bool,
 }
@@ -179,7 +182,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             show_secrets,
             output,
         } => {
-            let merged = load(&release, &stack, None)?;
+            let merged = load(&release, &stack, None, false)?;
             match output {
                 Format::Yaml => print!("{}", merged.to_yaml(show_secrets)),
                 Format::Json => println!("{}", values_json(&merged, show_secrets)?),
@@ -193,7 +196,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             show_secrets,
             output,
         } => {
-            let merged = load(&release, &stack, None)?;
+            let merged = load(&release, &stack, None, false)?;
             let filter = key.as_deref().map(KeyPath::parse);
             let explanation = explain(&merged, filter.as_ref(), show_secrets);
             match output {
@@ -223,7 +226,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             context,
             color,
         } => {
-            let merged = load(&release, &stack, namespace_of(&helm_args))?;
+            let merged = load(
+                &release,
+                &stack,
+                namespace_of(&helm_args),
+                asks_debug(&helm_args),
+            )?;
             refuse_stdin_values(&helm_args)?;
             let helm = Helm::from_env()?;
             let deployed = deployed_manifest(&helm, &release, &helm_args)?;
@@ -232,7 +240,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 template_args.push("--is-upgrade".into());
             }
             let args = with_stdin_values(&["template"], &[&release, &chart], &template_args);
-            let rendered = helm.output(&args, Some(&merged.to_yaml(true)))?;
+            let values = Zeroizing::new(merged.to_yaml(true));
+            let rendered = helm.output(&args, Some(&values))?;
             let new = String::from_utf8_lossy(&rendered.stdout);
             let diffs = diff_manifests(deployed.as_deref().unwrap_or(""), &new, context)
                 .context("reading the rendered manifests")?;
@@ -256,8 +265,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Builds and loads the stack of `release` as the flags say.
-fn load(release: &str, stack: &StackArgs, namespace: Option<String>) -> Result<MergedValues> {
+/// Builds and loads the stack of `release` as the flags say; `helm_debug` when the
+/// flags for helm asked for `--debug`.
+fn load(
+    release: &str,
+    stack: &StackArgs,
+    namespace: Option<String>,
+    helm_debug: bool,
+) -> Result<MergedValues> {
     let config = match &stack.layers_config {
         Some(path) => LayerConfig::from_file(path)?,
         None => LayerConfig::discover(&stack.dir)?,
@@ -269,8 +284,11 @@ fn load(release: &str, stack: &StackArgs, namespace: Option<String>) -> Result<M
     };
     let resolved = Stack::resolve(&stack.dir, &config, &request)?;
     let merged = resolved.load(&SopsDecryptor::from_env())?;
+    // HELM_DEBUG as helm parses it (Go's strconv.ParseBool).
     let debug = stack.debug
-        || std::env::var("HELM_DEBUG").is_ok_and(|v| matches!(v.as_str(), "1" | "true"));
+        || helm_debug
+        || std::env::var("HELM_DEBUG")
+            .is_ok_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
     if debug {
         let source = config
             .source
@@ -285,6 +303,11 @@ fn load(release: &str, stack: &StackArgs, namespace: Option<String>) -> Result<M
                 "missing, skipped"
             };
             eprintln!("  {} [{:?}, {state}]", layer.display, layer.kind);
+        }
+        // What helm --debug would print as USER-SUPPLIED VALUES, without the secrets.
+        eprintln!("merged values for {release} (secrets redacted):");
+        for line in merged.to_yaml(false).lines() {
+            eprintln!("  {line}");
         }
     }
     for warning in &merged.warnings {
@@ -302,10 +325,16 @@ fn refuse_stdin_values(helm_args: &[String]) -> Result<()> {
 
 fn helm_with_stack(subcommand: &[&str], run: &HelmRun) -> Result<ExitCode> {
     refuse_stdin_values(&run.helm_args)?;
-    let merged = load(&run.release, &run.stack, namespace_of(&run.helm_args))?;
+    let merged = load(
+        &run.release,
+        &run.stack,
+        namespace_of(&run.helm_args),
+        asks_debug(&run.helm_args),
+    )?;
     let helm = Helm::from_env()?;
     let args = with_stdin_values(subcommand, &[&run.release, &run.chart], &run.helm_args);
-    let status = helm.run_with_values(&args, &merged.to_yaml(true))?;
+    let values = Zeroizing::new(merged.to_yaml(true));
+    let status = helm.run_with_values(&args, &values)?;
     Ok(exit_code_of(status))
 }
 

@@ -367,7 +367,7 @@ async fn diff(d: DiffArgs) -> Result<ExitCode> {
     let access = kube_options(&d.select)?;
     let opts = hfkit_apply::diff::DiffOptions {
         kube: access.kube.clone(),
-        helm: hfkit::helm::Helm::from_env()?,
+        helm: access.helm(hfkit::helm::Helm::from_env()?),
         state_namespace: d.select.state_namespace.clone(),
         context: d.unified,
         concurrency: d.concurrency,
@@ -393,7 +393,7 @@ async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     let (planned, prepared) = load(&a.select)?;
     let helm = hfkit::helm::Helm::from_env()?;
     let access = kube_options(&a.select)?;
-    let mut opts = RunOptions::new(access.kube.clone(), helm);
+    let mut opts = RunOptions::new(access.kube.clone(), access.helm(helm));
     opts.concurrency = a.concurrency;
     opts.dry_run = a.dry_run.is_some();
     opts.force = a.force;

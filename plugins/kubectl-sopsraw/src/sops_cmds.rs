@@ -168,8 +168,10 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
         );
     }
     let keys = keyring()?;
-    let plain = hfkit_sops::decrypt_str(&encrypted, format, &keys, &DecryptOptions::default())
-        .with_context(|| a.file.display().to_string())?;
+    let plain = zeroize::Zeroizing::new(
+        hfkit_sops::decrypt_str(&encrypted, format, &keys, &DecryptOptions::default())
+            .with_context(|| a.file.display().to_string())?,
+    );
     install_signal_cleanup()?;
     let dir = tempfile::Builder::new()
         .prefix("sopsraw-edit-")
@@ -198,7 +200,8 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
             .context("cannot write the temp file")?;
     }
     let ed = editor();
-    let status = std::process::Command::new("sh")
+    // The editor sees the plaintext it edits, never the keys.
+    let status = hfkit_sops::process::command("sh")
         .arg("-c")
         .arg(format!("{ed} \"$1\""))
         .arg("sh")
@@ -211,7 +214,9 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
             a.file.display()
         );
     }
-    let edited = std::fs::read_to_string(&tmp).context("cannot read back the edited file")?;
+    let edited = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&tmp).context("cannot read back the edited file")?,
+    );
     drop(private);
     if edited == plain {
         eprintln!("{}: no changes", a.file.display());

@@ -360,7 +360,9 @@ impl Stack {
                 layer_values.push(None);
                 continue;
             }
-            let text = read_layer(layer, decryptor)?;
+            // A decrypted layer's text is wiped once parsed (the value tree itself is
+            // not: see docs/keys.md).
+            let text = zeroize::Zeroizing::new(read_layer(layer, decryptor)?);
             let tree = parse_values(&text, index as u32).map_err(|e| StackError::Yaml {
                 path: layer.display.clone(),
                 line: e.line,

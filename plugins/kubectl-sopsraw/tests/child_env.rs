@@ -1,0 +1,92 @@
+//! `kubectl sopsraw edit` runs `$EDITOR` without the key variables: the editor sees
+//! the plaintext it edits, never the keys. The file is encrypted by the real sops with a
+//! key from the real age-keygen.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use hfkit_testcluster::peer;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-sopsraw");
+
+/// The key variables sops 3.13 (age/keysource.go) and hfkit (keys.rs) read.
+const KEY_VARIABLES: &[&str] = &[
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+    "SOPS_PGP_KEY",
+    "SOPS_PGP_KEY_FILE",
+    "SOPS_PGP_PASSPHRASE",
+];
+
+#[test]
+fn editor_gets_no_key_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("keys.txt");
+    let st = Command::new(peer("age-keygen"))
+        .arg("-o")
+        .arg(&key)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let keys = std::fs::read_to_string(&key).unwrap();
+    let recipient = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let identity = keys
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, "password: s3cr3t\n").unwrap();
+    let out = Command::new(peer("sops"))
+        .args(["--encrypt", "--in-place", "--age", &recipient])
+        .arg(&file)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let dump = dir.path().join("editor.env");
+    let editor = dir.path().join("editor");
+    std::fs::write(&editor, format!("#!/bin/sh\nenv > '{}'\n", dump.display())).unwrap();
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = Command::new(BIN)
+        .arg("edit")
+        .arg(&file)
+        .env("EDITOR", &editor)
+        .env_remove("VISUAL")
+        .env_remove("SOPS_EDITOR")
+        .env("TMPDIR", &tmp)
+        .env("HFKIT_SOPS_NO_GPG", "1")
+        // Every way of giving a key: two that really decrypt, the rest only present.
+        .env("SOPS_AGE_KEY_FILE", &key)
+        .env("SOPS_AGE_KEY", &identity)
+        .env("SOPS_AGE_KEY_CMD", "cat /nonexistent/key")
+        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", "/nonexistent/id_ed25519")
+        .env("SOPS_PGP_PASSPHRASE", "pgp-passphrase-secret")
+        // Even the opt-in for helm does not reach the editor.
+        .env("HFKIT_CHILD_KEEP_ENV", "SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let env = std::fs::read_to_string(&dump).expect("the editor ran");
+    for name in KEY_VARIABLES {
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "the editor inherited {name}"
+        );
+    }
+    assert!(!env.contains(&identity) && !env.contains("pgp-passphrase-secret"));
+    // The editor itself is configured through the environment: that still works.
+    assert!(env.contains("TMPDIR="));
+}
