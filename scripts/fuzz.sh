@@ -54,7 +54,9 @@ else
 fi
 
 start=$SECONDS
-cargo fuzz build "${FLAGS[@]}" --locked
+# cargo fuzz has no --locked: check the committed fuzz/Cargo.lock is current first.
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null
+cargo fuzz build "${FLAGS[@]}"
 log "built ${#targets[@]} targets in $((SECONDS - start))s"
 
 failed=()
