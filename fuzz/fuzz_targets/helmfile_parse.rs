@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
     ] {
         let out = render(text, &ctx);
         if !text.contains("{{") {
-            assert_eq!(out.as_deref(), Ok(text), "render changed text without actions");
+            assert_eq!(
+                out.as_deref(),
+                Ok(text),
+                "render changed text without actions"
+            );
         }
     }
     let Ok(hf) = Helmfile::parse(text, Path::new("helmfile.yaml"), env) else {
@@ -57,7 +61,12 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             }
             if let Ok(s) = Selector::parse(&format!("{k}={v}")) {
-                assert!(s.matches(r), "`{}` does not match release `{}`", s.text, r.name);
+                assert!(
+                    s.matches(r),
+                    "`{}` does not match release `{}`",
+                    s.text,
+                    r.name
+                );
             }
             if let Ok(s) = Selector::parse(&format!("{k}!={v}")) {
                 assert!(!s.matches(r), "`{}` matches release `{}`", s.text, r.name);

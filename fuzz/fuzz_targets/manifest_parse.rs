@@ -28,14 +28,17 @@ fuzz_target!(|data: &[u8]| {
     let Some(text) = text(rest) else { return };
     let name = NAMES[pick as usize % NAMES.len()];
     let secret_name = hfkit_kube::manifests::is_secret_file_name(name);
-    if let Ok(objects) = hfkit_kube::manifests::parse_manifests(Path::new(name), text, keyring())
-    {
-        let encrypted = hfkit_sops::is_sops_encrypted(text, hfkit_sops::Format::from_path(name.as_ref()));
+    if let Ok(objects) = hfkit_kube::manifests::parse_manifests(Path::new(name), text, keyring()) {
+        let encrypted =
+            hfkit_sops::is_sops_encrypted(text, hfkit_sops::Format::from_path(name.as_ref()));
         for m in &objects {
             assert!(!m.api_version().is_empty() && !m.kind().is_empty() && !m.name().is_empty());
             assert!(m.doc >= 1);
             assert_eq!(m.encrypted, encrypted);
-            assert!(!secret_name || m.encrypted, "{name}: a plain secret file was read");
+            assert!(
+                !secret_name || m.encrypted,
+                "{name}: a plain secret file was read"
+            );
         }
     }
     if let Ok(objects) = hfkit::manifest::split_manifest(text) {

@@ -39,7 +39,11 @@ fn file_mode(text: &str, format: Format) {
         "decrypts under the MAC but not (or differently) without it"
     );
     let docs = parse(&plain, format).expect("the decrypted text re-parses");
-    assert_eq!(emit(&docs, format), plain, "emit of the decrypted text is stable");
+    assert_eq!(
+        emit(&docs, format),
+        plain,
+        "emit of the decrypted text is stable"
+    );
     // Same data key, same metadata: the edited file must open to what was written.
     if let Ok(again) = edit_str(text, &plain, format, keyring()) {
         let back = decrypt_str(&again, format, keyring(), &CHECKED)
@@ -69,7 +73,9 @@ fn options(flags: u8) -> EncryptOptions {
 }
 
 fn plaintext_mode(text: &str, format: Format, flags: u8, flip: Option<(u8, u8)>) {
-    let Ok(docs) = parse(text, format) else { return };
+    let Ok(docs) = parse(text, format) else {
+        return;
+    };
     let expected = emit(&docs, format);
     let Ok(enc) = encrypt_str(text, format, keyring(), &options(flags)) else {
         return;

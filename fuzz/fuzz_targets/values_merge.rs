@@ -22,7 +22,10 @@ fn round_trips(v: &Value) {
     let yaml = to_yaml(v);
     let again = parse_values(&yaml, 0)
         .unwrap_or_else(|e| panic!("emitted values do not parse: {e}\n{yaml}"));
-    assert!(v.same_content(&again), "emit then parse changed the values:\n{yaml}");
+    assert!(
+        v.same_content(&again),
+        "emit then parse changed the values:\n{yaml}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -580,7 +580,12 @@ fn the_write_follows_no_planted_symlink_and_keeps_the_mode() {
     std::os::unix::fs::symlink(&victim, dir.join("helmfile.yaml.hfapply-tmp")).unwrap();
     let before = repo.read("media");
     let report = run(&request(&repo, Scope::All)).unwrap();
-    assert_eq!(report.exit_code(), EXIT_CHANGED, "{}", render::text(&report));
+    assert_eq!(
+        report.exit_code(),
+        EXIT_CHANGED,
+        "{}",
+        render::text(&report)
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     let after = repo.read("media");
     assert_ne!(after, before);

@@ -282,7 +282,8 @@ mod tests {
 
     #[test]
     fn a_plain_file_named_as_a_secret_is_refused() {
-        let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  p: hunter2\n";
+        let text =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  p: hunter2\n";
         for name in ["foo.secrets.pre.yaml", "foo.secret.yaml"] {
             let e = parse_manifests(Path::new(name), text, &Keyring::new()).unwrap_err();
             let msg = e.to_string();

@@ -571,7 +571,11 @@ fn a_plain_raw_manifest_named_as_a_secret_is_refused_and_nothing_applied() {
     assert!(!err.contains("in-clear-123"), "{err}");
     assert_eq!(helm_calls(tmp.path()), 0, "nothing rendered or installed");
     let (code, _) = cp
-        .request("GET", &format!("/api/v1/namespaces/{ns}/secrets/token"), None)
+        .request(
+            "GET",
+            &format!("/api/v1/namespaces/{ns}/secrets/token"),
+            None,
+        )
         .unwrap();
     assert_eq!(code, 404);
 }

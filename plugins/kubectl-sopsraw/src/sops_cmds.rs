@@ -98,7 +98,10 @@ fn write_atomic(path: &Path, text: &str, mode: Mode) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     tmp.write_all(text.as_bytes())
         .and_then(|_| tmp.as_file().sync_all())
-        .and_then(|_| tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)))
+        .and_then(|_| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+        })
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;

@@ -658,7 +658,12 @@ fn decrypt_output_is_0600_whatever_the_umask_and_the_existing_file() {
         sh.arg("-c")
             .arg("umask 000; exec \"$0\" \"$@\"")
             .arg(BIN)
-            .args(["decrypt", src.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+            .args([
+                "decrypt",
+                src.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
         // The same environment as `e.cmd` gives.
         for (k, v) in c.get_envs() {
             match v {
@@ -690,11 +695,17 @@ fn decrypt_output_is_0600_whatever_the_umask_and_the_existing_file() {
     let out = decrypt_with_umask_0(&link);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = text(&out.stderr);
-    assert!(err.contains("link.yaml") && err.contains("symbolic link"), "{err}");
+    assert!(
+        err.contains("link.yaml") && err.contains("symbolic link"),
+        "{err}"
+    );
     assert!(!err.contains("s3cr3t"), "{err}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert_eq!(mode(&victim), 0o644);
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
 
     // In place: the plaintext replaces the 0644 encrypted file as a 0600 one.
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -705,7 +716,11 @@ fn decrypt_output_is_0600_whatever_the_umask_and_the_existing_file() {
     for d in [e.path("out/x").parent().unwrap(), e.dir.path()] {
         for entry in std::fs::read_dir(d).unwrap() {
             let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(!name.starts_with(".sopsraw-"), "{name} left in {}", d.display());
+            assert!(
+                !name.starts_with(".sopsraw-"),
+                "{name} left in {}",
+                d.display()
+            );
         }
     }
 }
@@ -744,13 +759,13 @@ fn plain_files_named_as_secrets_are_refused_and_nothing_is_applied() {
     // Nothing of the directory was applied, not even its plain ConfigMap.
     assert_eq!(configmap(&ns, "plain-ok").0, 404);
     assert_eq!(configmap(&ns, "from-encrypted").0, 404);
-    assert_eq!(
-        get(&format!("/api/v1/namespaces/{ns}/secrets/db")).0,
-        404
-    );
+    assert_eq!(get(&format!("/api/v1/namespaces/{ns}/secrets/db")).0, 404);
     // Once encrypted by the real sops, the same file is applied.
     e.write_encrypted("raw/db.secrets.pre.yaml", &secrets_doc(SECRET_A));
-    ok(&e.kube(&ns, &["apply", "-f", raw.to_str().unwrap(), "--phase", "pre"]));
+    ok(&e.kube(
+        &ns,
+        &["apply", "-f", raw.to_str().unwrap(), "--phase", "pre"],
+    ));
     assert_eq!(configmap(&ns, "plain-ok").0, 200);
     assert_eq!(get(&format!("/api/v1/namespaces/{ns}/secrets/db")).0, 200);
 }
