@@ -153,3 +153,22 @@ fn releases_of_several_kube_contexts_are_refused() {
     };
     assert!(plan::kube_for(&other, one).is_err());
 }
+
+#[test]
+fn plain_raw_manifest_named_as_a_secret_is_refused() {
+    let repo = TestRepo::new("basic", "bad-inputs");
+    std::env::set_var("SOPS_AGE_KEY_FILE", demo_key());
+    repo.write(
+        "helmfiles/apps/values/web/raw/token.secrets.pre.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\nstringData:\n  token: in-clear-123\n",
+    );
+    let msg = error_of(&repo);
+    assert!(
+        msg.contains("release `apps/web`")
+            && msg.contains("token.secrets.pre.yaml")
+            && msg.contains("not sops-encrypted")
+            && msg.contains("kubectl sopsraw encrypt -i"),
+        "{msg}"
+    );
+    assert!(!msg.contains("in-clear-123"), "{msg}");
+}

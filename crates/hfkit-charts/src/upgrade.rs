@@ -521,15 +521,34 @@ fn fetch_all(
     out
 }
 
+/// Replaces `file` with `text`: a new file created exclusively (random name, `O_EXCL`)
+/// in the same directory, given the original's mode, synced, then renamed over it. A
+/// predictable name beside the helmfile could be a planted symlink that redirects the
+/// write; an exclusive create never follows one.
 fn write_atomically(file: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     // Write through a symlinked helmfile to the file it points to.
     let file = &file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
-    let tmp = file.with_extension("yaml.hfapply-tmp");
-    std::fs::write(&tmp, text)?;
-    if let Ok(meta) = std::fs::metadata(file) {
-        let _ = std::fs::set_permissions(&tmp, meta.permissions());
-    }
-    std::fs::rename(&tmp, file)
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".hfapply-tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    // Keep the original's mode (a 0640 helmfile stays 0640; the temp file is 0600).
+    let meta = std::fs::metadata(file)?;
+    tmp.as_file().set_permissions(meta.permissions())?;
+    tmp.as_file().sync_all()?;
+    // On error the temp file is removed when `tmp` (inside the error) drops.
+    tmp.persist(file).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Reads the release's site, markers, labels and chart; marks it skipped or failed

@@ -564,3 +564,40 @@ fn label_constraints_and_pin_markers() {
         .read("media")
         .contains("  version: 3.12.3 # hfapply: pin\n"));
 }
+
+#[test]
+fn the_write_follows_no_planted_symlink_and_keeps_the_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = repos();
+    let repo = TestRepo::new(&[("media", &MEDIA.replace("URL", &server.url()))]);
+    let file = repo.file("media");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Someone who can write the directory plants a link at the temporary name an
+    // earlier version used; a victim file must not be overwritten through it.
+    let victim = repo.root().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let dir = file.parent().unwrap();
+    std::os::unix::fs::symlink(&victim, dir.join("helmfile.yaml.hfapply-tmp")).unwrap();
+    let before = repo.read("media");
+    let report = run(&request(&repo, Scope::All)).unwrap();
+    assert_eq!(
+        report.exit_code(),
+        EXIT_CHANGED,
+        "{}",
+        render::text(&report)
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let after = repo.read("media");
+    assert_ne!(after, before);
+    assert!(after.contains(r#"version: "3.12.3""#), "{after}");
+    let meta = std::fs::symlink_metadata(&file).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o640);
+    // Nothing of ours is left beside the helmfile (the planted links are theirs).
+    let mut left: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["helmfile.yaml", "helmfile.yaml.hfapply-tmp"]);
+}

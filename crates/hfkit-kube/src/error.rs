@@ -21,6 +21,13 @@ pub enum Error {
         /// What hfkit-sops reported (its message names the next step).
         error: hfkit_sops::Error,
     },
+    /// A file named as a secret (`*.secret.*`, `*.secrets.*`) that is not
+    /// sops-encrypted: it would be applied in clear, and is probably committed so.
+    #[error("{} is named as a secret (`*.secret.*` / `*.secrets.*`) but is not sops-encrypted; refusing to apply it in clear: encrypt it with `kubectl sopsraw encrypt -i {}` (or rename it if it holds no secret)", path.display(), path.display())]
+    PlainSecret {
+        /// The file.
+        path: PathBuf,
+    },
     /// A document is not a Kubernetes object.
     #[error(
         "{path}, document {doc}: {detail}; every document needs apiVersion, kind and metadata.name"

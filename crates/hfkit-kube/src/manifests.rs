@@ -78,6 +78,17 @@ impl Manifest {
     }
 }
 
+/// Whether a file's name says it holds secrets: a dot-separated part before the
+/// extension is `secret` or `secrets` (`db.secrets.pre.yaml`, `token.secret.yaml`,
+/// `secrets.yaml`), as the sops and helm-secrets conventions name encrypted files.
+pub fn is_secret_file_name(name: &str) -> bool {
+    let mut parts: Vec<&str> = name.split('.').collect();
+    parts.pop();
+    parts
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case("secret") || p.eq_ignore_ascii_case("secrets"))
+}
+
 fn is_manifest_file(name: &str) -> bool {
     [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
 }
@@ -135,15 +146,25 @@ pub fn collect_files(paths: &[PathBuf], phase: Option<Phase>) -> Result<Vec<Path
 /// Parses one file's text (multi-document YAML, or JSON): decrypts it in memory when it
 /// is sops-encrypted (MAC verified: a tampered file is refused), checks every document is
 /// an object with `apiVersion`, `kind` and `metadata.name`. Empty documents are skipped;
-/// a `kind: List` is expanded into its items.
+/// a `kind: List` is expanded into its items. A file named as a secret
+/// ([`is_secret_file_name`]) must be encrypted: in clear it is refused
+/// ([`Error::PlainSecret`]).
 pub fn parse_manifests(path: &Path, text: &str, keys: &Keyring) -> Result<Vec<Manifest>> {
     let format = Format::from_path(path);
     let sops_err = |e: hfkit_sops::Error| Error::Sops {
         path: path.to_path_buf(),
         error: e,
     };
-    let docs = hfkit_sops::parse(text, format).map_err(sops_err)?;
     let encrypted = hfkit_sops::is_sops_encrypted(text, format);
+    let named_secret = path
+        .file_name()
+        .is_some_and(|n| is_secret_file_name(&n.to_string_lossy()));
+    if named_secret && !encrypted {
+        return Err(Error::PlainSecret {
+            path: path.to_path_buf(),
+        });
+    }
+    let docs = hfkit_sops::parse(text, format).map_err(sops_err)?;
     let docs = if encrypted {
         hfkit_sops::decrypt_docs(docs, keys, &DecryptOptions::default())
             .map_err(sops_err)?
@@ -235,6 +256,52 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[1].kind(), "Secret");
         assert_eq!(m[1].doc, 3);
+    }
+
+    #[test]
+    fn secret_file_names() {
+        for name in [
+            "db.secrets.pre.yaml",
+            "token.secret.yaml",
+            "secrets.yaml",
+            "a.SECRETS.post.yml",
+            "x.secret.json",
+        ] {
+            assert!(is_secret_file_name(name), "{name}");
+        }
+        for name in [
+            "db.pre.yaml",
+            "secret",
+            "my-secrets.yaml",
+            "secretsauce.yaml",
+            "x.yaml.secrets",
+        ] {
+            assert!(!is_secret_file_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_plain_file_named_as_a_secret_is_refused() {
+        let text =
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\nstringData:\n  p: hunter2\n";
+        for name in ["foo.secrets.pre.yaml", "foo.secret.yaml"] {
+            let e = parse_manifests(Path::new(name), text, &Keyring::new()).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, Error::PlainSecret { .. }), "{msg}");
+            assert!(msg.contains(name), "{msg}");
+            assert!(
+                msg.contains(&format!("kubectl sopsraw encrypt -i {name}")),
+                "{msg}"
+            );
+            assert!(!msg.contains("hunter2") && !msg.contains('\n'), "{msg}");
+        }
+        // The same text under a plain name is read.
+        assert_eq!(
+            parse_manifests(Path::new("foo.pre.yaml"), text, &Keyring::new())
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -540,3 +540,42 @@ fn a_subcommand_after_apply_flags_is_refused_not_applied() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_plain_raw_manifest_named_as_a_secret_is_refused_and_nothing_applied() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-plain-secret");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let raw = root.join("helmfiles/ci/values/second/raw");
+    std::fs::create_dir_all(&raw).unwrap();
+    std::fs::write(
+        raw.join("token.secrets.pre.yaml"),
+        format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: {ns}\nstringData:\n  token: in-clear-123\n"),
+    )
+    .unwrap();
+    let out = run(cmd(cp, &helm, &root, &state, &["ci"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("release `ci/second`")
+            && err.contains("token.secrets.pre.yaml")
+            && err.contains("not sops-encrypted")
+            && err.contains("kubectl sopsraw encrypt -i"),
+        "{err}"
+    );
+    assert!(!err.contains("in-clear-123"), "{err}");
+    assert_eq!(helm_calls(tmp.path()), 0, "nothing rendered or installed");
+    let (code, _) = cp
+        .request(
+            "GET",
+            &format!("/api/v1/namespaces/{ns}/secrets/token"),
+            None,
+        )
+        .unwrap();
+    assert_eq!(code, 404);
+}

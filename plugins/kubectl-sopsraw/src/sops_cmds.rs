@@ -14,10 +14,11 @@ use hfkit_sops::{DecryptOptions, Format, Keyring};
 pub struct DecryptArgs {
     /// The sops-encrypted file.
     file: PathBuf,
-    /// Write the plaintext to this file (mode 0600) instead of stdout.
+    /// Write the plaintext to this file instead of stdout: always mode 0600 (an existing
+    /// file is replaced, a symbolic link refused).
     #[arg(short = 'o', long, value_name = "FILE", conflicts_with = "in_place")]
     output: Option<PathBuf>,
-    /// Replace the file with its plaintext.
+    /// Replace the file with its plaintext (mode 0600).
     #[arg(short = 'i', long)]
     in_place: bool,
     /// Do not check the MAC (a tampered file is then read anyway).
@@ -56,23 +57,51 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Writes `text` to `path` through a temp file in the same directory and a rename; keeps
-/// the mode of an existing file, else uses `mode`.
-fn write_atomic(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+/// The mode a written file gets.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Plaintext: always 0600, whatever the file had, umask-independent; a symlink at
+    /// the path is refused (the plaintext would otherwise land where it points, or the
+    /// link the user meant to keep would be replaced).
+    Private,
+    /// Ciphertext: keep an existing file's mode, else this one.
+    KeepOr(u32),
+}
+
+/// Writes `text` to `path` through a temp file created exclusively in the same
+/// directory and a rename (never through whatever `path` points to).
+fn write_atomic(path: &Path, text: &str, mode: Mode) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(mode);
+    let mode = match mode {
+        Mode::Private => {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{} is a symbolic link; refusing to write plaintext through it or over it: \
+                     remove the link or choose another path",
+                    path.display()
+                );
+            }
+            0o600
+        }
+        Mode::KeepOr(mode) => std::fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(mode),
+    };
+    // tempfile creates it with O_EXCL, mode 0600 (less under a strict umask): private
+    // while the bytes land; the final mode is set explicitly, so the umask has no say.
     let mut tmp = tempfile::Builder::new()
         .prefix(".sopsraw-")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
     tmp.write_all(text.as_bytes())
         .and_then(|_| tmp.as_file().sync_all())
-        .and_then(|_| std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode)))
+        .and_then(|_| {
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+        })
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot replace {}", path.display()))?;
@@ -83,7 +112,7 @@ fn emit(
     text: &str,
     output: Option<&Path>,
     in_place: Option<&Path>,
-    mode: u32,
+    mode: Mode,
 ) -> anyhow::Result<()> {
     match (output, in_place) {
         (Some(o), _) => write_atomic(o, text, mode),
@@ -97,6 +126,7 @@ fn emit(
     }
 }
 
+/// `decrypt`: the plaintext goes to stdout, or to a 0600 file (`-o`, `-i`).
 pub fn decrypt(a: &DecryptArgs) -> anyhow::Result<()> {
     let keys = keyring()?;
     let opts = DecryptOptions {
@@ -104,7 +134,7 @@ pub fn decrypt(a: &DecryptArgs) -> anyhow::Result<()> {
     };
     let plain = hfkit_sops::decrypt_file(&a.file, &keys, &opts)?;
     let in_place = a.in_place.then_some(a.file.as_path());
-    emit(&plain, a.output.as_deref(), in_place, 0o600)
+    emit(&plain, a.output.as_deref(), in_place, Mode::Private)
 }
 
 pub fn encrypt(a: &EncryptArgs) -> anyhow::Result<()> {
@@ -119,7 +149,7 @@ pub fn encrypt(a: &EncryptArgs) -> anyhow::Result<()> {
     let keys = keyring()?;
     let enc = hfkit_sops::encrypt_file(&a.file, &keys)?;
     let in_place = a.in_place.then_some(a.file.as_path());
-    emit(&enc, a.output.as_deref(), in_place, 0o644)
+    emit(&enc, a.output.as_deref(), in_place, Mode::KeepOr(0o644))
 }
 
 /// The private directory holding plaintext while the editor runs, removed by the
@@ -228,7 +258,7 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
             a.file.display()
         )
     })?;
-    write_atomic(&a.file, &out, 0o644)?;
+    write_atomic(&a.file, &out, Mode::KeepOr(0o644))?;
     eprintln!("{}: re-encrypted", a.file.display());
     Ok(())
 }

@@ -644,6 +644,133 @@ fn decrypt_encrypt_edit_round_trips() {
 }
 
 #[test]
+fn decrypt_output_is_0600_whatever_the_umask_and_the_existing_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::new();
+    let plain = "password: s3cr3t-value\n";
+    let src = e.write_encrypted("app.secrets.yaml", plain);
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    // Under umask 000, through `sh` since a test cannot change its own process's umask
+    // without affecting the other tests.
+    let decrypt_with_umask_0 = |out: &Path| {
+        let c = e.cmd(&[]);
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg("umask 000; exec \"$0\" \"$@\"")
+            .arg(BIN)
+            .args([
+                "decrypt",
+                src.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+        // The same environment as `e.cmd` gives.
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        sh.output().unwrap()
+    };
+
+    // A new file.
+    let fresh = e.path("out/fresh.yaml");
+    ok(&decrypt_with_umask_0(&fresh));
+    assert_eq!(std::fs::read_to_string(&fresh).unwrap(), plain);
+    assert_eq!(mode(&fresh), 0o600);
+
+    // An existing world-readable file is replaced by a 0600 one.
+    let existing = e.write("out/existing.yaml", "old\n");
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&decrypt_with_umask_0(&existing));
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), plain);
+    assert_eq!(mode(&existing), 0o600);
+
+    // A symlink is refused: neither it nor what it points to is touched.
+    let victim = e.write("victim.txt", "precious\n");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = e.path("out/link.yaml");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let out = decrypt_with_umask_0(&link);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("link.yaml") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(mode(&victim), 0o644);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+
+    // In place: the plaintext replaces the 0644 encrypted file as a 0600 one.
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o644)).unwrap();
+    ok(&e.run(&["decrypt", "-i", src.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(&src).unwrap(), plain);
+    assert_eq!(mode(&src), 0o600);
+    // No temp file left anywhere.
+    for d in [e.path("out/x").parent().unwrap(), e.dir.path()] {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".sopsraw-"),
+                "{name} left in {}",
+                d.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn plain_files_named_as_secrets_are_refused_and_nothing_is_applied() {
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("sopsraw-plain-secret");
+    let e = Env::new();
+    e.write("raw/app.pre.yaml", &cm_doc("plain-ok", "one"));
+    e.write("raw/db.secrets.pre.yaml", &secrets_doc(SECRET_A));
+    let single = e.write("token.secret.yaml", &secrets_doc(SECRET_B));
+    let raw = e.path("raw");
+    for args in [
+        vec!["apply", "-f", raw.to_str().unwrap(), "--phase", "pre"],
+        vec!["apply", "-f", single.to_str().unwrap()],
+        vec!["diff", "-f", raw.to_str().unwrap(), "--phase", "pre"],
+    ] {
+        let out = e.kube(&ns, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = text(&out.stderr);
+        let name = if args[2].ends_with("raw") {
+            "db.secrets.pre.yaml"
+        } else {
+            "token.secret.yaml"
+        };
+        assert!(
+            err.contains(name)
+                && err.contains("not sops-encrypted")
+                && err.contains("kubectl sopsraw encrypt -i"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!err.contains(SECRET_A) && !err.contains(SECRET_B), "{err}");
+    }
+    // Nothing of the directory was applied, not even its plain ConfigMap.
+    assert_eq!(configmap(&ns, "plain-ok").0, 404);
+    assert_eq!(configmap(&ns, "from-encrypted").0, 404);
+    assert_eq!(get(&format!("/api/v1/namespaces/{ns}/secrets/db")).0, 404);
+    // Once encrypted by the real sops, the same file is applied.
+    e.write_encrypted("raw/db.secrets.pre.yaml", &secrets_doc(SECRET_A));
+    ok(&e.kube(
+        &ns,
+        &["apply", "-f", raw.to_str().unwrap(), "--phase", "pre"],
+    ));
+    assert_eq!(configmap(&ns, "plain-ok").0, 200);
+    assert_eq!(get(&format!("/api/v1/namespaces/{ns}/secrets/db")).0, 200);
+}
+
+#[test]
 fn help_of_every_command_has_an_example() {
     for cmd in [
         &[][..],
