@@ -47,24 +47,32 @@ pub fn parse_documents_limited(
             col: 1,
         })?;
     let mut parser = Parser::new_from_str(text);
-    let load = parser.load(&mut builder, true);
-    if let Some(err) = builder.error.take() {
-        return Err(err);
+    // Events one at a time, not `Parser::load`: that recurses once per nesting level and
+    // overflows the stack on deep block nesting before the depth bound can stop it.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| YamlError {
+            // The scanner's own bound on `[[[`/`{{{` nesting is the same limit, said the
+            // same way.
+            message: if is_scanner_depth_error(e.info()) {
+                LimitError::TooDeep {
+                    limit: limits.max_depth,
+                }
+                .to_string()
+            } else {
+                e.info().to_string()
+            },
+            line: e.marker().line() as u32,
+            col: e.marker().col() as u32 + 1,
+        })?;
+        let end = event == Event::StreamEnd;
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            return Ok(builder.documents);
+        }
     }
-    load.map_err(|e| YamlError {
-        // The scanner's own bound on `[[[`/`{{{` nesting is the same limit, said the same way.
-        message: if is_scanner_depth_error(e.info()) {
-            LimitError::TooDeep {
-                limit: limits.max_depth,
-            }
-            .to_string()
-        } else {
-            e.info().to_string()
-        },
-        line: e.marker().line() as u32,
-        col: e.marker().col() as u32 + 1,
-    })?;
-    Ok(builder.documents)
 }
 
 /// Parses a helm values file: one document whose top level is a map (or empty).
