@@ -198,3 +198,71 @@ fn a_layer_config_above_the_home_directory_is_not_used() {
         stderr(&out)
     );
 }
+
+/// `fan` aliases per level over `levels` levels.
+fn bomb(levels: usize, fan: usize) -> String {
+    let mut s = format!("l0: &l0 [{}]\n", vec!["x"; fan].join(", "));
+    for l in 1..levels {
+        let items = vec![format!("*l{}", l - 1); fan].join(", ");
+        s.push_str(&format!("l{l}: &l{l} [{items}]\n"));
+    }
+    s
+}
+
+/// A 1,000-item list aliased `times` times: 99% of the nodes come from aliases at
+/// about 110 copies.
+fn edge(times: usize) -> String {
+    format!(
+        "base: &b [{}]\nl: [{}]\n",
+        vec!["x"; 1000].join(", "),
+        vec!["*b"; times].join(", ")
+    )
+}
+
+#[test]
+fn the_alias_limit_is_where_helm_3_and_4_put_it() {
+    let cases = [
+        (billion_laughs(), false),
+        (bomb(7, 5), false),
+        (bomb(3, 5), true),
+        (edge(105), true),
+        (edge(116), false),
+    ];
+    for (text, accepted) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let home = tempfile::tempdir().unwrap();
+        values_chart(dir.path());
+        write(dir.path(), "values/common.yaml", &text);
+        for major in [3, 4] {
+            let mut helm_cmd = Command::new(helm(major));
+            helm_cmd
+                .current_dir(dir.path())
+                .args(["template", "r", "./charts/echo", "-f", "values/common.yaml"])
+                .env("HELM_CACHE_HOME", home.path().join("cache"))
+                .env("HELM_CONFIG_HOME", home.path().join("config"))
+                .env("HELM_DATA_HOME", home.path().join("data"));
+            let helm_out = capped(&helm_cmd);
+            assert_eq!(
+                helm_out.status.success(),
+                accepted,
+                "helm {major} on {} bytes: {}",
+                text.len(),
+                stderr(&helm_out)
+            );
+            if !accepted {
+                assert!(stderr(&helm_out).contains("excessive aliasing"));
+            }
+        }
+        let ours = values_capped(dir.path(), home.path());
+        assert_eq!(
+            ours.status.success(),
+            accepted,
+            "helm layered on {} bytes: {}",
+            text.len(),
+            stderr(&ours)
+        );
+        if !accepted {
+            assert!(refused(&ours).contains("excessive aliasing"));
+        }
+    }
+}
