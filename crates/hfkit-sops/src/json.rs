@@ -1,8 +1,8 @@
 //! JSON store: order-preserving parser and a writer matching sops's output (Go
 //! `encoding/json` escaping and number formatting, tab indentation).
 
-use crate::tree::{go_json_float, Branch, Item, Key, Value};
 use crate::limits::{LimitError, MAX_DEPTH, MAX_DOCUMENT_BYTES};
+use crate::tree::{go_json_float, Branch, Item, Key, Value};
 use crate::Error;
 
 struct P<'a> {

@@ -355,7 +355,7 @@ pub fn encrypt_file_config(path: &Path, keys: &Keyring) -> Result<(String, PathB
         .in_file(path)
     })?;
     let opts = config::options_for(&cfg, path).map_err(|e| e.in_file(path))?;
-    let text = encrypt_str(&input, Format::from_path(path), keys, &opts)
-        .map_err(|e| e.in_file(path))?;
+    let text =
+        encrypt_str(&input, Format::from_path(path), keys, &opts).map_err(|e| e.in_file(path))?;
     Ok((text, cfg))
 }

@@ -214,14 +214,13 @@ pub fn read_limited(path: &Path, max_bytes: usize) -> std::io::Result<Vec<u8>> {
 
 /// [`read_limited`] to [`MAX_DOCUMENT_BYTES`], as UTF-8 text.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
-    String::from_utf8(read_limited(path, MAX_DOCUMENT_BYTES)?)
-        .map_err(|_| {
-            // std's wording, as `read_to_string` says it.
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "stream did not contain valid UTF-8",
-            )
-        })
+    String::from_utf8(read_limited(path, MAX_DOCUMENT_BYTES)?).map_err(|_| {
+        // std's wording, as `read_to_string` says it.
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
 }
 
 /// go-yaml's share of a document's nodes that may come from aliases.

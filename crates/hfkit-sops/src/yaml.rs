@@ -60,7 +60,10 @@ impl<'a> Builder<'a> {
         let (ev, mark) = self.parser.next_token().map_err(|e| {
             if is_scanner_depth_error(e.info()) {
                 let max = self.budget.max_depth();
-                limit(e.marker().line().saturating_sub(1), LimitError::TooDeep { limit: max })
+                limit(
+                    e.marker().line().saturating_sub(1),
+                    LimitError::TooDeep { limit: max },
+                )
             } else {
                 perr(e)
             }
@@ -1351,10 +1354,19 @@ mod tests {
         ] {
             let e = parse(&text).unwrap_err();
             assert!(
-                matches!(&e, Error::Limit { limit: LimitError::TooDeep { limit: 255 }, .. }),
+                matches!(
+                    &e,
+                    Error::Limit {
+                        limit: LimitError::TooDeep { limit: 255 },
+                        ..
+                    }
+                ),
                 "{e:?}"
             );
-            assert!(e.to_string().contains("nested more than 255 levels deep"), "{e}");
+            assert!(
+                e.to_string().contains("nested more than 255 levels deep"),
+                "{e}"
+            );
         }
     }
 

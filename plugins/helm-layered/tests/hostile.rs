@@ -16,7 +16,9 @@ const CAP_KIB: u64 = 1024 * 1024;
 
 /// Nine levels of nine aliases (the classic "billion laughs": 9^9 strings if expanded).
 fn billion_laughs() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (prev, cur) in ('a'..='h').zip('b'..='i') {
         let items = vec![format!("*{prev}"); 9].join(", ");
         s.push_str(&format!("{cur}: &{cur} [{items}]\n"));
@@ -167,9 +169,13 @@ fn a_layer_config_above_the_home_directory_is_not_used() {
     write(&theme, "planted.yaml", "planted: true\n");
     write(&theme, "values/common.yaml", "replicas: 1\n");
     let mut cmd = command(&layered(), &helm(3), helm_home.path());
-    cmd.current_dir(&theme)
-        .env("HOME", &user_home)
-        .args(["values", "plex", "--env", "production", "--debug"]);
+    cmd.current_dir(&theme).env("HOME", &user_home).args([
+        "values",
+        "plex",
+        "--env",
+        "production",
+        "--debug",
+    ]);
     let out = run(&mut cmd, true);
     assert_eq!(stdout(&out), "replicas: 1\n");
     assert!(

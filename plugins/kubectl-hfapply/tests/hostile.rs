@@ -15,7 +15,9 @@ const CAP_KIB: u64 = 1024 * 1024;
 
 /// Nine levels of nine aliases (the classic "billion laughs").
 fn billion_laughs() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (prev, cur) in ('a'..='h').zip('b'..='i') {
         let items = vec![format!("*{prev}"); 9].join(", ");
         s.push_str(&format!("{cur}: &{cur} [{items}]\n"));

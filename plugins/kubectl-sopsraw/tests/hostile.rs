@@ -15,7 +15,9 @@ const CAP_KIB: u64 = 2 * 1024 * 1024;
 
 /// Nine levels of nine aliases (the classic "billion laughs").
 fn billion_laughs() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     for (prev, cur) in ('a'..='h').zip('b'..='i') {
         let items = vec![format!("*{prev}"); 9].join(", ");
         s.push_str(&format!("{cur}: &{cur} [{items}]\n"));
@@ -144,16 +146,15 @@ fn deeply_nested_sops_files_are_refused_like_real_sops() {
 fn deeply_nested_json_is_refused_naming_the_limit() {
     let k = keys();
     let path = k.dir.path().join("deep.json");
-    std::fs::write(
-        &path,
-        format!("{{\"a\": {}}}", "[".repeat(100_000)),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("{{\"a\": {}}}", "[".repeat(100_000))).unwrap();
     let f = path.to_str().unwrap();
     let ours = capped(Path::new(BIN), &["decrypt", f], &k, k.dir.path());
     let err = text(&ours.stderr);
     assert_eq!(ours.status.code(), Some(1), "{err}");
-    assert!(err.contains(f) && err.contains("nested more than 255 levels deep"), "{err}");
+    assert!(
+        err.contains(f) && err.contains("nested more than 255 levels deep"),
+        "{err}"
+    );
 }
 
 fn encrypt(k: &Keys, file: &Path, home: &Path) -> Output {

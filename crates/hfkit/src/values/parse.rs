@@ -518,7 +518,12 @@ mod tests {
         assert!(parse_values(&bomb(3, 5), 0).is_ok());
         // A 30-entry map merged into 40 others: 1,200 of ~2,500 nodes from aliases.
         let mut s = String::from("base: &b {");
-        s.push_str(&(0..30).map(|i| format!("k{i}: {i}")).collect::<Vec<_>>().join(", "));
+        s.push_str(
+            &(0..30)
+                .map(|i| format!("k{i}: {i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
         s.push_str("}\n");
         for i in 0..40 {
             s.push_str(&format!("r{i}:\n  <<: *b\n  own: {i}\n"));
@@ -534,7 +539,10 @@ mod tests {
             format!("a:\n{}x\n", "- ".repeat(10_000)),
         ] {
             let e = parse_values(&text, 0).unwrap_err();
-            assert!(e.message.contains("nested more than 255 levels deep"), "{e}");
+            assert!(
+                e.message.contains("nested more than 255 levels deep"),
+                "{e}"
+            );
         }
         let ok = format!("a: {}1{}\n", "[".repeat(200), "]".repeat(200));
         assert!(parse_values(&ok, 0).is_ok());

@@ -401,11 +401,12 @@ fn read_layer(layer: &Layer, decryptor: &dyn Decryptor) -> Result<String, StackE
             });
     }
     // Bounded: a layer that is a symlink to /dev/zero must not be read whole.
-    let bytes = hfkit_sops::limits::read_limited(&layer.path, hfkit_sops::limits::MAX_DOCUMENT_BYTES)
-        .map_err(|source| StackError::Read {
-        path: layer.display.clone(),
-        source,
-    })?;
+    let bytes =
+        hfkit_sops::limits::read_limited(&layer.path, hfkit_sops::limits::MAX_DOCUMENT_BYTES)
+            .map_err(|source| StackError::Read {
+                path: layer.display.clone(),
+                source,
+            })?;
     String::from_utf8(bytes).map_err(|_| StackError::NotUtf8 {
         path: layer.display.clone(),
     })
