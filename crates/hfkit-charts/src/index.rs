@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use hfkit::values::{parse_values, Node, Value};
+use hfkit::values::{parse_values_limited, Node, Value};
 
 /// One published version of a chart.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -60,7 +60,9 @@ fn text(v: &Value) -> Option<String> {
 impl ChartIndex {
     /// Parses an `index.yaml`.
     pub fn parse(yaml: &str) -> Result<ChartIndex, IndexError> {
-        let root = parse_values(yaml, 0).map_err(|e| IndexError(e.to_string()))?;
+        // Indexes of big repositories outgrow the values-file size limit.
+        let root = parse_values_limited(yaml, 0, hfkit::limits::YamlLimits::index())
+            .map_err(|e| IndexError(e.to_string()))?;
         let map = root
             .as_map()
             .ok_or_else(|| IndexError("not a map".into()))?;

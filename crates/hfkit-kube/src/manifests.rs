@@ -219,7 +219,7 @@ pub fn parse_manifests(path: &Path, text: &str, keys: &Keyring) -> Result<Vec<Ma
 
 /// Reads one file (see [`parse_manifests`]).
 pub fn read_file(path: &Path, keys: &Keyring) -> Result<Vec<Manifest>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+    let text = hfkit_sops::limits::read_text(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         error: e,
     })?;

@@ -134,20 +134,39 @@ impl EncryptOptions {
     }
 }
 
-/// Finds `.sops.yaml` in the file's directory or its parents.
+/// Finds `.sops.yaml` in the file's directory or its parents, up to the repository root
+/// or the home directory (see [`find_upward`]).
 pub fn find_config(file: &Path) -> Option<PathBuf> {
     let abs = if file.is_absolute() {
         file.to_path_buf()
     } else {
         std::env::current_dir().ok()?.join(file)
     };
-    let mut dir = abs.parent();
-    while let Some(d) = dir {
-        let c = d.join(".sops.yaml");
-        if c.is_file() {
-            return Some(c);
+    find_upward(abs.parent()?, ".sops.yaml")
+}
+
+/// Finds the file `name` in `start` or one of its parents, stopping at the repository
+/// root (the first directory holding `.git`, a directory or a worktree's `.git` file) or
+/// at the user's home directory (`$HOME`), whichever comes first, and never above:
+/// a file in a shared directory further up (`/tmp`, `/home`, a CI runner's work
+/// directory) must not choose the recipients of a new secret or the layers of a stack.
+/// Outside any repository and home, the search goes up to `/`, as sops searches.
+pub fn find_upward(start: &Path, name: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from);
+    // `start` may be written with or without symlinks resolved: match both forms.
+    let home_real = home.as_deref().and_then(|h| h.canonicalize().ok());
+    for dir in start.ancestors() {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return Some(candidate);
         }
-        dir = d.parent();
+        let at_home = home.as_deref() == Some(dir)
+            || (home_real.is_some() && dir.canonicalize().ok() == home_real);
+        if at_home || dir.join(".git").exists() {
+            break;
+        }
     }
     None
 }

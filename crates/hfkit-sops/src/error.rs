@@ -16,6 +16,17 @@ pub enum Error {
         /// Parser message (with line/column where known).
         detail: String,
     },
+    /// The document exceeds a safety limit: size, nesting depth or alias expansion
+    /// (see [`crate::limits`]).
+    #[error("{format} document refused at line {line}: {limit}")]
+    Limit {
+        /// `YAML` or `JSON`.
+        format: &'static str,
+        /// 1-based line where the limit was crossed (1 for the size limit).
+        line: usize,
+        /// Which limit, and what to do.
+        limit: crate::limits::LimitError,
+    },
     /// The document has no `sops` metadata block (or it lacks a mac/version).
     #[error("not a sops-encrypted file: no `sops` metadata block with `mac` and `version` found; encrypt it first (or read it as plaintext)")]
     NotEncrypted,

@@ -1,6 +1,7 @@
 //! JSON store: order-preserving parser and a writer matching sops's output (Go
 //! `encoding/json` escaping and number formatting, tab indentation).
 
+use crate::limits::{LimitError, MAX_DEPTH, MAX_DOCUMENT_BYTES};
 use crate::tree::{go_json_float, Branch, Item, Key, Value};
 use crate::Error;
 
@@ -10,13 +11,25 @@ struct P<'a> {
     depth: usize,
 }
 
-fn err(p: &P, msg: &str) -> Error {
-    let line = p.s[..p.i.min(p.s.len())]
+fn line_of(p: &P) -> usize {
+    p.s[..p.i.min(p.s.len())]
         .iter()
         .filter(|&&b| b == b'\n')
         .count()
-        + 1;
-    Error::parse("JSON", format!("{msg} at line {line}"))
+        + 1
+}
+
+fn err(p: &P, msg: &str) -> Error {
+    Error::parse("JSON", format!("{msg} at line {}", line_of(p)))
+}
+
+/// A document past one of the shared limits ([`crate::limits`]).
+fn limit(p: &P, limit: LimitError) -> Error {
+    Error::Limit {
+        format: "JSON",
+        line: line_of(p),
+        limit,
+    }
 }
 
 impl P<'_> {
@@ -36,8 +49,9 @@ impl P<'_> {
     }
     fn value(&mut self) -> Result<Value, Error> {
         self.ws();
-        if self.depth > 500 {
-            return Err(err(self, "nesting too deep"));
+        // The same depth bound as YAML: the tree is walked recursively afterwards.
+        if matches!(self.s.get(self.i), Some(b'{' | b'[')) && self.depth >= MAX_DEPTH {
+            return Err(limit(self, LimitError::TooDeep { limit: MAX_DEPTH }));
         }
         match self.s.get(self.i) {
             Some(b'{') => {
@@ -195,8 +209,17 @@ pub fn parse(src: &str) -> Result<Branch, Error> {
     let mut p = P {
         s: src.as_bytes(),
         i: 0,
-        depth: 0,
+        // The top-level object is the first level.
+        depth: 1,
     };
+    if src.len() > MAX_DOCUMENT_BYTES {
+        return Err(limit(
+            &p,
+            LimitError::TooLarge {
+                limit: MAX_DOCUMENT_BYTES,
+            },
+        ));
+    }
     if !p.eat(b'{') {
         return Err(err(
             &p,

@@ -33,13 +33,14 @@ pub mod crypt;
 mod error;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod metadata;
 pub mod process;
 pub mod shamir;
 pub mod tree;
 pub mod yaml;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use config::{EncryptOptions, RecipientGroup};
 pub use error::Error;
@@ -225,7 +226,7 @@ pub fn decrypt_str(
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|e| Error::Io {
+    limits::read_text(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
     })
@@ -309,14 +310,23 @@ pub fn edit_str(
 /// Encrypts a file following the creation rules of the nearest `.sops.yaml` (searched from
 /// the file's directory upwards); returns the encrypted text (the file is not modified).
 pub fn encrypt_file(path: &Path, keys: &Keyring) -> Result<String, Error> {
+    encrypt_file_config(path, keys).map(|(text, _)| text)
+}
+
+/// [`encrypt_file`], also returning the `.sops.yaml` whose creation rule was used, so
+/// that callers can tell the user (the search stops at the repository root or the home
+/// directory: [`config::find_upward`]).
+pub fn encrypt_file_config(path: &Path, keys: &Keyring) -> Result<(String, PathBuf), Error> {
     let input = read(path)?;
     let cfg = config::find_config(path).ok_or_else(|| {
         Error::Config {
             path: path.to_path_buf(),
-            detail: "no .sops.yaml found in this or any parent directory; create one with creation_rules".into(),
+            detail: "no .sops.yaml found in this directory or a parent up to the repository root (.git) or your home directory; create one there with creation_rules".into(),
         }
         .in_file(path)
     })?;
     let opts = config::options_for(&cfg, path).map_err(|e| e.in_file(path))?;
-    encrypt_str(&input, Format::from_path(path), keys, &opts).map_err(|e| e.in_file(path))
+    let text =
+        encrypt_str(&input, Format::from_path(path), keys, &opts).map_err(|e| e.in_file(path))?;
+    Ok((text, cfg))
 }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::TScalarStyle;
 
+use crate::limits::{is_scanner_depth_error, Budget, LimitError, YamlLimits};
 use crate::tree::{go_format_float_g, Branch, Comment, Item, Key, Value};
 use crate::Error;
 
@@ -37,15 +38,36 @@ struct Builder<'a> {
     /// Positions of scalars: (line, col, next event line, style).
     scalars: Vec<(usize, usize, usize, TScalarStyle, bool)>,
     pending_scalar: Option<usize>,
+    /// Bounds on depth and alias expansion.
+    budget: Budget,
 }
 
 fn perr(e: impl std::fmt::Display) -> Error {
     Error::parse("YAML", e.to_string())
 }
 
+/// A limit crossed at 0-based `line`.
+fn limit(line: usize, limit: LimitError) -> Error {
+    Error::Limit {
+        format: "YAML",
+        line: line + 1,
+        limit,
+    }
+}
+
 impl<'a> Builder<'a> {
     fn next(&mut self) -> Result<(Event, usize, usize), Error> {
-        let (ev, mark) = self.parser.next_token().map_err(perr)?;
+        let (ev, mark) = self.parser.next_token().map_err(|e| {
+            if is_scanner_depth_error(e.info()) {
+                let max = self.budget.max_depth();
+                limit(
+                    e.marker().line().saturating_sub(1),
+                    LimitError::TooDeep { limit: max },
+                )
+            } else {
+                perr(e)
+            }
+        })?;
         let line = mark.line().saturating_sub(1);
         if let Some(i) = self.pending_scalar.take() {
             self.scalars[i].2 = line;
@@ -60,6 +82,7 @@ impl<'a> Builder<'a> {
             Event::Scalar(value, style, anchor, tag) => {
                 let multiline = value.contains('\n')
                     || matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
+                self.budget.scalar(anchor);
                 self.scalars.push((line, col, line, style, multiline));
                 self.pending_scalar = Some(self.scalars.len() - 1);
                 (
@@ -73,6 +96,7 @@ impl<'a> Builder<'a> {
                 )
             }
             Event::MappingStart(anchor, _) => {
+                let mark = self.budget.open().map_err(|e| limit(line, e))?;
                 let mut entries = Vec::new();
                 loop {
                     let (ev, l, c) = self.next()?;
@@ -84,6 +108,7 @@ impl<'a> Builder<'a> {
                     let v = self.node(ev, l, c)?;
                     entries.push((k, v));
                 }
+                self.budget.close(mark, anchor);
                 (
                     Node {
                         kind: NodeKind::Map(entries),
@@ -95,6 +120,7 @@ impl<'a> Builder<'a> {
                 )
             }
             Event::SequenceStart(anchor, _) => {
+                let mark = self.budget.open().map_err(|e| limit(line, e))?;
                 let mut items = Vec::new();
                 loop {
                     let (ev, l, c) = self.next()?;
@@ -103,6 +129,7 @@ impl<'a> Builder<'a> {
                     }
                     items.push(self.node(ev, l, c)?);
                 }
+                self.budget.close(mark, anchor);
                 (
                     Node {
                         kind: NodeKind::Seq(items),
@@ -114,6 +141,9 @@ impl<'a> Builder<'a> {
                 )
             }
             Event::Alias(a) => {
+                // Charge the copy before making it: a billion-laughs document is refused
+                // here, after a few thousand nodes.
+                self.budget.alias(a).map_err(|e| limit(line, e))?;
                 let n = self
                     .anchors
                     .get(&a)
@@ -417,6 +447,8 @@ fn is_allowed_input(c: char) -> bool {
 
 /// Parses a YAML stream into one branch per document.
 pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
+    let budget = Budget::new(YamlLimits::default());
+    budget.check_size(src.len()).map_err(|e| limit(0, e))?;
     // Refuse control characters like yaml.v3 (and so sops) does. yaml-rust2 would otherwise
     // read a NUL as the end of the input and silently drop everything after it.
     if let Some((i, c)) = src.char_indices().find(|&(_, c)| !is_allowed_input(c)) {
@@ -441,6 +473,7 @@ pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
         next_id: 0,
         scalars: Vec::new(),
         pending_scalar: None,
+        budget,
     };
     let mut docs: Vec<(Option<Node>, usize)> = Vec::new();
     loop {
@@ -448,6 +481,7 @@ pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
         match ev {
             Event::StreamEnd => break,
             Event::DocumentStart => {
+                b.budget.start_document();
                 let (ev, l, c) = b.next()?;
                 let node = b.node(ev, l, c)?;
                 docs.push((Some(node), line));
@@ -1282,6 +1316,59 @@ pub fn emit(docs: &[Branch]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `levels` levels of `fan` aliases each: small enough that a reader without bounds
+    /// still returns (and the test then fails).
+    fn bomb(levels: usize, fan: usize) -> String {
+        let mut s = format!("l0: &l0 [{}]\n", vec!["x"; fan].join(", "));
+        for l in 1..levels {
+            let items = vec![format!("*l{}", l - 1); fan].join(", ");
+            s.push_str(&format!("l{l}: &l{l} [{items}]\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_at_the_alias() {
+        let e = parse(&bomb(7, 5)).unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Limit {
+                    limit: LimitError::Aliasing { .. },
+                    line,
+                    ..
+                } if *line >= 4
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("excessive aliasing"), "{e}");
+        assert!(parse(&bomb(3, 5)).is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_flow_and_block_style() {
+        for text in [
+            format!("a: {}", "[".repeat(10_000)),
+            format!("a:\n{}x\n", "- ".repeat(10_000)),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(
+                matches!(
+                    &e,
+                    Error::Limit {
+                        limit: LimitError::TooDeep { limit: 255 },
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string().contains("nested more than 255 levels deep"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn resolve() {

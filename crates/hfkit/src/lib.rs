@@ -8,7 +8,9 @@
 //! - [`diff`]: object-by-object diffs of manifests, with Secret data redacted;
 //! - [`names`]: validation of release and environment names;
 //! - [`theme`]: helmfile-shaped repositories read unchanged: themes, releases, `needs:`
-//!   waves and label selectors (the library part of `kubectl hfapply`).
+//!   waves and label selectors (the library part of `kubectl hfapply`);
+//! - [`limits`]: the bounds every YAML reader enforces on hostile input (size, nesting,
+//!   alias expansion), shared with the sops reader.
 
 pub mod diff;
 pub mod helm;
@@ -17,3 +19,5 @@ pub mod names;
 pub mod secrets;
 pub mod theme;
 pub mod values;
+
+pub use hfkit_sops::limits;

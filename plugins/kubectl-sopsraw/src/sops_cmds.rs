@@ -147,7 +147,9 @@ pub fn encrypt(a: &EncryptArgs) -> anyhow::Result<()> {
         );
     }
     let keys = keyring()?;
-    let enc = hfkit_sops::encrypt_file(&a.file, &keys)?;
+    let (enc, config) = hfkit_sops::encrypt_file_config(&a.file, &keys)?;
+    // Which creation rules chose the recipients (the search stops at the repository root).
+    eprintln!("using {}", config.display());
     let in_place = a.in_place.then_some(a.file.as_path());
     emit(&enc, a.output.as_deref(), in_place, Mode::KeepOr(0o644))
 }

@@ -299,7 +299,7 @@ impl Release {
 impl Helmfile {
     /// Reads a helmfile for `env`; `shown` is the path used in messages.
     pub fn load(path: &Path, shown: &Path, env: &str) -> Result<Helmfile, ThemeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ThemeError::Read {
+        let text = crate::limits::read_text(path).map_err(|source| ThemeError::Read {
             path: shown.display().to_string(),
             source,
         })?;

@@ -1,8 +1,11 @@
 //! YAML text to a [`Value`] tree with source positions.
 //!
 //! Anchors, aliases and `<<` merge keys are resolved here, as helm's YAML reader
-//! resolves them, so that the merged file we hand to helm needs none of them.
+//! resolves them, so that the merged file we hand to helm needs none of them. Size,
+//! nesting and alias expansion are bounded by [`hfkit_sops::limits`], shared with the
+//! sops reader, so hostile input is refused before it can exhaust memory or stack.
 
+use hfkit_sops::limits::{is_scanner_depth_error, Budget, LimitError, Mark, YamlLimits};
 use indexmap::IndexMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
@@ -24,23 +27,66 @@ pub struct YamlError {
 /// Parses every document of a YAML stream (a manifest file); empty documents are kept
 /// as `None` so callers can count them.
 pub fn parse_documents(text: &str, layer: u32) -> Result<Vec<Option<Value>>, YamlError> {
-    let mut builder = Builder::new(layer);
+    parse_documents_limited(text, layer, YamlLimits::default())
+}
+
+/// [`parse_documents`] with other limits (a chart repository index may be larger than
+/// any values file).
+pub fn parse_documents_limited(
+    text: &str,
+    layer: u32,
+    limits: YamlLimits,
+) -> Result<Vec<Option<Value>>, YamlError> {
+    let mut builder = Builder::new(layer, limits);
+    builder
+        .budget
+        .check_size(text.len())
+        .map_err(|e| YamlError {
+            message: e.to_string(),
+            line: 1,
+            col: 1,
+        })?;
     let mut parser = Parser::new_from_str(text);
-    let load = parser.load(&mut builder, true);
-    if let Some(err) = builder.error.take() {
-        return Err(err);
+    // Events one at a time, not `Parser::load`: that recurses once per nesting level and
+    // overflows the stack on deep block nesting before the depth bound can stop it.
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| YamlError {
+            // The scanner's own bound on `[[[`/`{{{` nesting is the same limit, said the
+            // same way.
+            message: if is_scanner_depth_error(e.info()) {
+                LimitError::TooDeep {
+                    limit: limits.max_depth,
+                }
+                .to_string()
+            } else {
+                e.info().to_string()
+            },
+            line: e.marker().line() as u32,
+            col: e.marker().col() as u32 + 1,
+        })?;
+        let end = event == Event::StreamEnd;
+        builder.on_event(event, mark);
+        if let Some(err) = builder.error.take() {
+            return Err(err);
+        }
+        if end {
+            return Ok(builder.documents);
+        }
     }
-    load.map_err(|e| YamlError {
-        message: e.info().to_string(),
-        line: e.marker().line() as u32,
-        col: e.marker().col() as u32 + 1,
-    })?;
-    Ok(builder.documents)
 }
 
 /// Parses a helm values file: one document whose top level is a map (or empty).
 pub fn parse_values(text: &str, layer: u32) -> Result<Value, YamlError> {
-    let docs = parse_documents(text, layer)?;
+    parse_values_limited(text, layer, YamlLimits::default())
+}
+
+/// [`parse_values`] with other limits.
+pub fn parse_values_limited(
+    text: &str,
+    layer: u32,
+    limits: YamlLimits,
+) -> Result<Value, YamlError> {
+    let docs = parse_documents_limited(text, layer, limits)?;
     let mut found = docs.into_iter().flatten();
     let first = found.next();
     if let Some(second) = found.next() {
@@ -133,11 +179,13 @@ enum Frame {
         merges: Vec<Value>,
         origin: Origin,
         anchor: usize,
+        mark: Mark,
     },
     List {
         items: Vec<Value>,
         origin: Origin,
         anchor: usize,
+        mark: Mark,
     },
 }
 
@@ -149,11 +197,14 @@ struct Builder {
     /// The document being read has produced its root node.
     root_done: bool,
     error: Option<YamlError>,
+    /// Bounds on depth and alias expansion.
+    budget: Budget,
 }
 
 impl Builder {
-    fn new(layer: u32) -> Self {
+    fn new(layer: u32, limits: YamlLimits) -> Self {
         Builder {
+            budget: Budget::new(limits),
             layer,
             stack: Vec::new(),
             anchors: Default::default(),
@@ -280,6 +331,7 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::DocumentStart => {
                 self.root_done = false;
+                self.budget.start_document();
             }
             Event::DocumentEnd => {
                 if !self.root_done {
@@ -293,41 +345,56 @@ impl MarkedEventReceiver for Builder {
                     _ => ScalarStyle::Quoted,
                 };
                 let tag = tag_text(tag);
+                self.budget.scalar(anchor);
                 let value = Value {
                     node: Node::Scalar(Scalar { text, style, tag }),
                     origin,
                 };
                 self.complete(value, anchor);
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(v) => {
-                    let v = v.clone();
+            Event::Alias(id) => {
+                if !self.anchors.contains_key(&id) {
+                    self.fail("alias to an unknown anchor".into(), origin);
+                } else if let Err(e) = self.budget.alias(id) {
+                    // Charged before the copy is made: a billion-laughs document stops here.
+                    self.fail(e.to_string(), origin);
+                } else {
+                    let v = self.anchors[&id].clone();
                     self.complete(v, 0);
                 }
-                None => self.fail("alias to an unknown anchor".into(), origin),
+            }
+            Event::MappingStart(anchor, _) => match self.budget.open() {
+                Ok(mark) => self.stack.push(Frame::Map {
+                    entries: IndexMap::new(),
+                    pending_key: None,
+                    pending_merge: false,
+                    merges: Vec::new(),
+                    origin,
+                    anchor,
+                    mark,
+                }),
+                Err(e) => self.fail(e.to_string(), origin),
             },
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                entries: IndexMap::new(),
-                pending_key: None,
-                pending_merge: false,
-                merges: Vec::new(),
-                origin,
-                anchor,
-            }),
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::List {
-                items: Vec::new(),
-                origin,
-                anchor,
-            }),
+            Event::SequenceStart(anchor, _) => match self.budget.open() {
+                Ok(mark) => self.stack.push(Frame::List {
+                    items: Vec::new(),
+                    origin,
+                    anchor,
+                    mark,
+                }),
+                Err(e) => self.fail(e.to_string(), origin),
+            },
             Event::MappingEnd => {
                 if let Some(Frame::Map {
                     mut entries,
                     merges,
                     origin,
                     anchor,
+                    mark,
                     ..
                 }) = self.stack.pop()
                 {
+                    self.budget.close(mark, anchor);
                     for source in merges {
                         if let Node::Map(m) = source.node {
                             for (k, v) in m {
@@ -349,8 +416,10 @@ impl MarkedEventReceiver for Builder {
                     items,
                     origin,
                     anchor,
+                    mark,
                 }) = self.stack.pop()
                 {
+                    self.budget.close(mark, anchor);
                     self.complete(
                         Value {
                             node: Node::List(items),
@@ -420,6 +489,63 @@ mod tests {
             .unwrap()
             .is_empty());
         assert!(parse_values("~\n", 0).unwrap().as_map().unwrap().is_empty());
+    }
+
+    /// `levels` levels of `fan` aliases each: fan^levels scalars if expanded. Small
+    /// enough that a reader without bounds still returns (and the test then fails).
+    fn bomb(levels: usize, fan: usize) -> String {
+        let mut s = format!("l0: &l0 [{}]\n", vec!["x"; fan].join(", "));
+        for l in 1..levels {
+            let items = vec![format!("*l{}", l - 1); fan].join(", ");
+            s.push_str(&format!("l{l}: &l{l} [{items}]\n"));
+        }
+        s
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_at_the_alias() {
+        let e = parse_values(&bomb(7, 5), 0).unwrap_err();
+        assert!(e.message.contains("excessive aliasing"), "{e}");
+        assert!(e.line >= 4, "{e:?}");
+        // Through a manifest stream too (each document counted on its own).
+        let e = parse_documents(&format!("a: 1\n---\n{}", bomb(7, 5)), 0).unwrap_err();
+        assert!(e.message.contains("excessive aliasing"), "{e}");
+    }
+
+    #[test]
+    fn moderate_aliasing_is_accepted() {
+        // 3 levels of 5: 125 scalars, 150 of 156 nodes from aliases, under 1,000 nodes.
+        assert!(parse_values(&bomb(3, 5), 0).is_ok());
+        // A 30-entry map merged into 40 others: 1,200 of ~2,500 nodes from aliases.
+        let mut s = String::from("base: &b {");
+        s.push_str(
+            &(0..30)
+                .map(|i| format!("k{i}: {i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        s.push_str("}\n");
+        for i in 0..40 {
+            s.push_str(&format!("r{i}:\n  <<: *b\n  own: {i}\n"));
+        }
+        assert!(parse_values(&s, 0).is_ok());
+    }
+
+    #[test]
+    fn nesting_is_bounded_in_flow_and_block_style() {
+        for text in [
+            format!("a: {}", "[".repeat(10_000)),
+            format!("a: {}", "{b: ".repeat(10_000)),
+            format!("a:\n{}x\n", "- ".repeat(10_000)),
+        ] {
+            let e = parse_values(&text, 0).unwrap_err();
+            assert!(
+                e.message.contains("nested more than 255 levels deep"),
+                "{e}"
+            );
+        }
+        let ok = format!("a: {}1{}\n", "[".repeat(200), "]".repeat(200));
+        assert!(parse_values(&ok, 0).is_ok());
     }
 
     #[test]

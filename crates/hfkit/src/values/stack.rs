@@ -13,7 +13,7 @@ use crate::names;
 use crate::secrets::Decryptor;
 
 /// Name of the optional file, at the theme directory or any parent up to the repository
-/// root, that replaces the default layer patterns.
+/// root or the home directory, that replaces the default layer patterns.
 ///
 /// ```yaml
 /// # .helm-layered.yaml
@@ -154,21 +154,17 @@ impl Default for LayerConfig {
 
 impl LayerConfig {
     /// Finds [`CONFIG_FILE`] in `theme_dir` or its parents up to the repository root
-    /// (the first directory holding `.git`); the default patterns when there is none.
+    /// (the first directory holding `.git`) or the home directory, whichever comes
+    /// first ([`hfkit_sops::config::find_upward`]); the default patterns when there is
+    /// none. [`LayerConfig::source`] says which file was used.
     pub fn discover(theme_dir: &Path) -> Result<LayerConfig, StackError> {
         let start = theme_dir
             .canonicalize()
             .unwrap_or_else(|_| theme_dir.to_path_buf());
-        for dir in start.ancestors() {
-            let candidate = dir.join(CONFIG_FILE);
-            if candidate.is_file() {
-                return LayerConfig::from_file(&candidate);
-            }
-            if dir.join(".git").exists() {
-                break;
-            }
+        match hfkit_sops::config::find_upward(&start, CONFIG_FILE) {
+            Some(found) => LayerConfig::from_file(&found),
+            None => Ok(LayerConfig::default()),
         }
-        Ok(LayerConfig::default())
     }
 
     /// Reads a layer configuration file.
@@ -406,10 +402,13 @@ fn read_layer(layer: &Layer, decryptor: &dyn Decryptor) -> Result<String, StackE
                 message,
             });
     }
-    let bytes = std::fs::read(&layer.path).map_err(|source| StackError::Read {
-        path: layer.display.clone(),
-        source,
-    })?;
+    // Bounded: a layer that is a symlink to /dev/zero must not be read whole.
+    let bytes =
+        hfkit_sops::limits::read_limited(&layer.path, hfkit_sops::limits::MAX_DOCUMENT_BYTES)
+            .map_err(|source| StackError::Read {
+                path: layer.display.clone(),
+                source,
+            })?;
     String::from_utf8(bytes).map_err(|_| StackError::NotUtf8 {
         path: layer.display.clone(),
     })
