@@ -82,8 +82,8 @@ fn plaintext_mode(text: &str, format: Format, flags: u8, flip: Option<(u8, u8)>)
     };
     let back = decrypt_str(&enc, format, keyring(), &CHECKED)
         .unwrap_or_else(|e| panic!("our own encryption does not decrypt: {e}\n{enc}"));
-    // Known, left for now (fuzz/README.md): a comment after a value comes back on its
-    // own line above the key (known/sops-inline-comment); compared only without `#`.
+    // A comment after a value comes back on its own line above the key, as with sops
+    // 3.13 (crates/hfkit-sops/tests/interop.rs): compared only without `#`.
     if !text.contains('#') {
         assert_eq!(back, expected, "encrypt then decrypt changed the document");
     }

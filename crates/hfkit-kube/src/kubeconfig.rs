@@ -38,9 +38,28 @@ pub fn load_kubeconfig(opts: &KubeOptions) -> Result<Kubeconfig> {
     Kubeconfig::read().map_err(|e| Error::Kubeconfig(e.to_string()))
 }
 
+/// Keeps the sops key variables from credential plugins (`users[].user.exec`, such as
+/// `aws eks get-token`): kube-rs starts them with our environment, and they have no more
+/// use for a private key than helm's children do. The same opt-in applies
+/// ([`hfkit_sops::process::KEEP_ENV_VARIABLE`]).
+pub fn scrub_exec_plugins(kc: &mut Kubeconfig) {
+    let keep = hfkit_sops::process::kept_by_opt_in();
+    let drop: Vec<String> = hfkit_sops::process::KEY_VARIABLES
+        .iter()
+        .filter(|name| !keep.iter().any(|k| k == *name))
+        .map(|name| name.to_string())
+        .collect();
+    for named in &mut kc.auth_infos {
+        if let Some(exec) = named.auth_info.as_mut().and_then(|a| a.exec.as_mut()) {
+            exec.drop_env.get_or_insert_with(Vec::new).extend(drop.iter().cloned());
+        }
+    }
+}
+
 /// Connects to the API server (no request is made yet).
 pub async fn connect(opts: &KubeOptions) -> Result<Connection> {
-    let kc = load_kubeconfig(opts)?;
+    let mut kc = load_kubeconfig(opts)?;
+    scrub_exec_plugins(&mut kc);
     let kopts = KubeConfigOptions {
         context: opts.context.clone(),
         cluster: None,

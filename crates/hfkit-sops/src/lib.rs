@@ -276,6 +276,7 @@ pub fn encrypt_str(
     keys: &Keyring,
     opts: &EncryptOptions,
 ) -> Result<String, Error> {
+    refuse_no_document(input, format)?;
     let docs = parse(input, format)?;
     let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
     {
@@ -285,6 +286,24 @@ pub fn encrypt_str(
     let mut metadata = opts.metadata(keys, &key)?;
     let out = encrypt_docs(docs, &mut metadata, &key, &crypt::Reuse::default())?;
     Ok(emit(&out, format))
+}
+
+/// A YAML text of only blank lines and comments holds no document: sops 3.13 refuses to
+/// encrypt it ("File cannot be completely empty" / "Error unmarshalling file: EOF"), and
+/// what it would give could not be read back as a sops file. `---` or `{}` is a document.
+fn refuse_no_document(input: &str, format: Format) -> Result<(), Error> {
+    let blank = input
+        .lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#'));
+    if format == Format::Yaml && blank {
+        return Err(Error::Encrypt(
+            "the file holds no YAML document (only blank lines or comments), which sops \
+             refuses too; write `{}` for an empty map"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Re-encrypts an edited plaintext with an existing encrypted file's data key and
@@ -301,6 +320,7 @@ pub fn edit_str(
     keys: &Keyring,
 ) -> Result<String, Error> {
     let old = decrypt_docs(parse(encrypted, format)?, keys, &DecryptOptions::default())?;
+    refuse_no_document(new_plaintext, format)?;
     let docs = parse(new_plaintext, format)?;
     let mut metadata = old.metadata.clone();
     let out = encrypt_docs(docs, &mut metadata, &old.data_key, &old.reuse)?;

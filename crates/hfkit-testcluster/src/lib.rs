@@ -460,6 +460,8 @@ extern "C" fn at_exit() {
 
 fn install_exit_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: `at_exit` is an `extern "C" fn()` that lives for the whole program and
+    // does not unwind (stop_all only kills and reaps our own children); registered once.
     ONCE.call_once(|| unsafe {
         libc::atexit(at_exit);
     });
@@ -467,6 +469,8 @@ fn install_exit_hook() {
 
 /// SIGTERM to the process group of `pid`, SIGKILL after `grace`, then reaps it.
 fn terminate(pid: i32, grace: Duration) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; `pid` is a
+    // child we spawned in its own session, so `-pid` is its own process group.
     unsafe {
         libc::kill(-pid, libc::SIGTERM);
         libc::kill(pid, libc::SIGTERM);
@@ -477,6 +481,7 @@ fn terminate(pid: i32, grace: Duration) {
             break;
         }
         if Instant::now() >= deadline {
+            // SAFETY: as above; waitpid with a null status pointer writes nothing.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);
                 libc::kill(pid, libc::SIGKILL);
@@ -487,6 +492,7 @@ fn terminate(pid: i32, grace: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
     // anything left in its group (the peers do not fork, but be thorough)
+    // SAFETY: kill(2) on our child's own process group; no memory involved.
     unsafe {
         libc::kill(-pid, libc::SIGKILL);
     }
@@ -495,6 +501,7 @@ fn terminate(pid: i32, grace: Duration) {
 /// Whether `pid` (our child) has exited; reaps it if so.
 fn reaped(pid: i32) -> bool {
     let mut status = 0;
+    // SAFETY: `status` is a live, writable c_int for the duration of the call.
     let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     r == pid || (r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
 }
@@ -512,7 +519,12 @@ fn spawn_peer(mut cmd: Command, log: &Path) -> io::Result<i32> {
     cmd.stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
+    // SAFETY: getpid(2) cannot fail and touches no memory.
     let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: setsid, sigemptyset/sigprocmask on a local
+    // set, prctl, getppid and _exit are; it allocates nothing and takes no lock.
+    // Tested by tests/teardown.rs (peers die with a killed parent: PDEATHSIG).
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() == -1 {
@@ -596,6 +608,7 @@ fn sweep_orphans(root: &Path) {
         else {
             continue;
         };
+        // SAFETY: signal 0 only checks that `pid` exists; no memory involved.
         let alive = unsafe { libc::kill(pid, 0) } == 0
             || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !alive {
@@ -621,6 +634,7 @@ fn wait_until(
             Err(e) => e.to_string(),
         };
         let mut status = 0;
+        // SAFETY: `status` is a live, writable c_int for the duration of the call.
         if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
             return Err(format!(
                 "{name} exited ({}) during startup; last lines of {}:\n{}",

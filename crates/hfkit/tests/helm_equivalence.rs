@@ -155,3 +155,50 @@ fn anchors_aliases_and_merge_keys_resolve_as_helm_reads_them() {
         );
     }
 }
+
+#[test]
+fn fuzz_found_scalars_reach_helm_unchanged() {
+    // Inputs the values_merge fuzz target found (fuzz/known/): a plain scalar folded over
+    // a blank line (a string with a newline) and empty or typed scalars under the
+    // non-specific tag `!`. helm given the layer and helm given our emitted file must
+    // render the same values; and our emitted file reads back as the same tree.
+    let layers = [
+        "a:\n  b:-\n\n |\n",
+        "t: !\nu: ! 1\nl: [! , ! true, ! ~]\ns: !!str\n",
+        // Found as `[!]`, which go-yaml reads as the tag `!]` and refuses (yaml-rust2, by
+        // YAML 1.2, ends a tag at a flow indicator): written so both accept it.
+        "k:\n  GF_S{}}l: [! ]\nm: plain\n\n  folded\n",
+    ];
+    for major in [3, 4] {
+        let helm = hfkit_testcluster::peer(&format!("helm{major}"));
+        for (i, text) in layers.iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            write_chart(dir.path());
+            std::fs::write(dir.path().join("layer.yaml"), text).unwrap();
+            let tree = parse_values(text, 0).unwrap();
+            let emitted = hfkit::values::to_yaml(&tree);
+            let again = parse_values(&emitted, 0).unwrap();
+            assert!(tree.same_content(&again), "layer {i}: emitted\n{emitted}");
+            std::fs::write(dir.path().join("ours.yaml"), &emitted).unwrap();
+            let theirs = helm_template(&helm, dir.path(), &["layer.yaml".to_string()]);
+            let ours = helm_template(&helm, dir.path(), &["ours.yaml".to_string()]);
+            assert_eq!(ours, theirs, "helm {major}, layer {i}, emitted:\n{emitted}");
+        }
+        // The fuzz input also held a control character: helm refuses it, so do we.
+        let dir = tempfile::tempdir().unwrap();
+        write_chart(dir.path());
+        std::fs::write(dir.path().join("ctl.yaml"), "k: a\u{5}b\n").unwrap();
+        let out = Command::new(&helm)
+            .current_dir(dir.path())
+            .env("HELM_CACHE_HOME", dir.path().join("home/cache"))
+            .env("HELM_CONFIG_HOME", dir.path().join("home/config"))
+            .env("HELM_DATA_HOME", dir.path().join("home/data"))
+            .args(["template", "r", "./chart", "-f", "ctl.yaml"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("control characters are not allowed"), "{err}");
+        let ours = parse_values("k: a\u{5}b\n", 0).unwrap_err();
+        assert!(ours.message.contains("U+0005") && ours.line == 1 && ours.col == 5, "{ours}");
+    }
+}

@@ -90,3 +90,80 @@ fn editor_gets_no_key_variables() {
     // The editor itself is configured through the environment: that still works.
     assert!(env.contains("TMPDIR="));
 }
+
+/// kube-rs starts a kubeconfig's `exec:` credential plugin (`aws eks get-token` and the
+/// like) itself, with our environment: the key variables are dropped from it too.
+#[test]
+fn exec_credential_plugin_gets_no_key_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("plugin.env");
+    let plugin = dir.path().join("get-token");
+    std::fs::write(
+        &plugin,
+        format!(
+            "#!/bin/sh\nenv > '{}'\n\
+             echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{{\"token\":\"t\"}}}}'\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Nothing listens on port 1: the request fails after the plugin gave its token.
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+             clusters: [{{name: c, cluster: {{server: \"https://127.0.0.1:1\", insecure-skip-tls-verify: true}}}}]\n\
+             users: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, \
+             command: '{}', interactiveMode: Never}}}}}}]\n\
+             contexts: [{{name: c, context: {{cluster: c, user: u}}}}]\n",
+            plugin.display()
+        ),
+    )
+    .unwrap();
+    let manifest = dir.path().join("cm.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let run = |keep: Option<&str>| {
+        let _ = std::fs::remove_file(&dump);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("diff")
+            .arg(&manifest)
+            .env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAREALKEYBUTSECRETMATERIAL")
+            .env("SOPS_AGE_KEY_FILE", "/nonexistent/keys.txt")
+            .env("SOPS_PGP_PASSPHRASE", "pgp-passphrase-secret")
+            .env("HFKIT_SOPS_NO_GPG", "1")
+            .env_remove("HFKIT_CHILD_KEEP_ENV");
+        if let Some(k) = keep {
+            cmd.env("HFKIT_CHILD_KEEP_ENV", k);
+        }
+        let out = cmd.output().unwrap();
+        let env = std::fs::read_to_string(&dump).unwrap_or_else(|_| {
+            panic!(
+                "the credential plugin did not run: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        env
+    };
+    let env = run(None);
+    for name in KEY_VARIABLES {
+        assert!(
+            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "the credential plugin inherited {name}"
+        );
+    }
+    assert!(!env.contains("NOTAREALKEY") && !env.contains("pgp-passphrase-secret"));
+    assert!(env.contains("KUBERNETES_EXEC_INFO="), "not the plugin's env:\n{env}");
+    // The documented opt-in hands on exactly what it names.
+    let env = run(Some("SOPS_AGE_KEY_FILE"));
+    assert!(env.contains("SOPS_AGE_KEY_FILE=/nonexistent/keys.txt"));
+    assert!(!env.lines().any(|l| l.starts_with("SOPS_AGE_KEY=")));
+}

@@ -30,7 +30,11 @@ fn main() {
 
     // Block the stop signals before any thread exists (threads inherit the mask), then
     // wait for one with sigwait. The peers unblock them in their pre_exec.
+    // SAFETY: sigset_t is a plain C bitmask for which all-zero is a valid value, and
+    // sigemptyset initialises it properly before use.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the set is a live local; pthread_sigmask with a null old-set pointer
+    // writes nothing else. Tested by tests/devcluster.rs (SIGTERM stops it cleanly).
     unsafe {
         libc::sigemptyset(&mut set);
         for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -57,6 +61,7 @@ fn main() {
     );
 
     let mut sig = 0;
+    // SAFETY: `set` and `sig` are live locals for the duration of the call.
     unsafe { libc::sigwait(&set, &mut sig) };
     eprintln!("hfkit-devcluster: signal {sig}, stopping");
     let _ = std::fs::remove_file(&ready);

@@ -128,13 +128,12 @@ fn is_special_plain(s: &str) -> bool {
 
 fn scalar_text(s: &Scalar) -> String {
     let body = match s.style {
-        ScalarStyle::Plain if s.text.is_empty() => {
-            if s.tag.is_some() {
-                "\"\"".to_string()
-            } else {
-                "null".to_string()
-            }
-        }
+        // An empty tagged scalar (`! `, `!!str `) is written as the bare tag, so it reads
+        // back as the same plain, tagged, empty scalar.
+        ScalarStyle::Plain if s.text.is_empty() => match &s.tag {
+            Some(tag) => return tag.clone(),
+            None => "null".to_string(),
+        },
         // A plain scalar that spans lines folds to text with newlines: only a quoted
         // string can carry those, and such a scalar was a string anyway.
         ScalarStyle::Plain if !s.text.contains(['\n', '\r']) => s.text.clone(),

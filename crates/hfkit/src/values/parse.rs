@@ -46,6 +46,7 @@ pub fn parse_documents_limited(
             line: 1,
             col: 1,
         })?;
+    refuse_control_characters(text)?;
     let mut parser = Parser::new_from_str(text);
     // Events one at a time, not `Parser::load`: that recurses once per nesting level and
     // overflows the stack on deep block nesting before the depth bound can stop it.
@@ -73,6 +74,33 @@ pub fn parse_documents_limited(
             return Ok(builder.documents);
         }
     }
+}
+
+/// Refuses the characters go-yaml's reader refuses (helm and kubectl read YAML with it),
+/// so a file helm would not take is not taken here either: C0 controls other than tab,
+/// LF and CR, DEL and the C1 controls other than NEL, U+FFFE and U+FFFF.
+fn refuse_control_characters(text: &str) -> Result<(), YamlError> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
+            || ('\u{a0}'..='\u{fffd}').contains(&c)
+            || c >= '\u{10000}'
+    };
+    let Some((at, c)) = text.char_indices().find(|&(_, c)| !allowed(c)) else {
+        return Ok(());
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u32 + 1;
+    Err(YamlError {
+        message: format!(
+            "control character U+{:04X} is not allowed in YAML (helm refuses it too); \
+             write it as an escape in a double-quoted string (\"\\u{:04x}\")",
+            c as u32,
+            c as u32
+        ),
+        line,
+        col,
+    })
 }
 
 /// Parses a helm values file: one document whose top level is a map (or empty).
@@ -341,7 +369,10 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let style = match style {
-                    TScalarStyle::Plain => ScalarStyle::Plain,
+                    // A plain scalar that spans lines folds to text with a newline, which no
+                    // typed form (bool, int, float, null) matches: it is a string, and only
+                    // a quoted string can be written back with that newline.
+                    TScalarStyle::Plain if !text.contains(['\n', '\r']) => ScalarStyle::Plain,
                     _ => ScalarStyle::Quoted,
                 };
                 let tag = tag_text(tag);
