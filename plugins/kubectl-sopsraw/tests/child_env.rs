@@ -129,15 +129,29 @@ fn exec_credential_plugin_gets_no_key_variables() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\ndata: {a: b}\n",
     )
     .unwrap();
+    let key = dir.path().join("keys.txt");
+    let st = Command::new(peer("age-keygen"))
+        .arg("-o")
+        .arg(&key)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let identity = std::fs::read_to_string(&key)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .unwrap()
+        .to_string();
     let run = |keep: Option<&str>| {
         let _ = std::fs::remove_file(&dump);
         let mut cmd = Command::new(BIN);
         cmd.arg("--kubeconfig")
             .arg(&kubeconfig)
-            .arg("diff")
+            .args(["diff", "-f"])
             .arg(&manifest)
-            .env("SOPS_AGE_KEY", "AGE-SECRET-KEY-1NOTAREALKEYBUTSECRETMATERIAL")
-            .env("SOPS_AGE_KEY_FILE", "/nonexistent/keys.txt")
+            .env("SOPS_AGE_KEY", &identity)
+            .env("SOPS_AGE_KEY_FILE", &key)
             .env("SOPS_PGP_PASSPHRASE", "pgp-passphrase-secret")
             .env("HFKIT_SOPS_NO_GPG", "1")
             .env_remove("HFKIT_CHILD_KEEP_ENV");
@@ -160,10 +174,10 @@ fn exec_credential_plugin_gets_no_key_variables() {
             "the credential plugin inherited {name}"
         );
     }
-    assert!(!env.contains("NOTAREALKEY") && !env.contains("pgp-passphrase-secret"));
+    assert!(!env.contains(&identity) && !env.contains("pgp-passphrase-secret"));
     assert!(env.contains("KUBERNETES_EXEC_INFO="), "not the plugin's env:\n{env}");
     // The documented opt-in hands on exactly what it names.
     let env = run(Some("SOPS_AGE_KEY_FILE"));
-    assert!(env.contains("SOPS_AGE_KEY_FILE=/nonexistent/keys.txt"));
+    assert!(env.contains(&format!("SOPS_AGE_KEY_FILE={}", key.display())));
     assert!(!env.lines().any(|l| l.starts_with("SOPS_AGE_KEY=")));
 }
