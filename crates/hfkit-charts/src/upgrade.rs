@@ -384,7 +384,7 @@ pub fn run(req: &Request) -> Result<Report, UpgradeError> {
         let file = repo.root.join(&theme.helmfile.path);
         let shown = theme.helmfile.path.display().to_string();
         if !texts.contains_key(&file) {
-            let t = std::fs::read_to_string(&file).map_err(|source| UpgradeError::Io {
+            let t = hfkit::limits::read_text(&file).map_err(|source| UpgradeError::Io {
                 path: shown.clone(),
                 source,
             })?;

@@ -275,7 +275,7 @@ pub fn options_for_text(
 
 /// Reads `.sops.yaml` and picks the creation rule for `file`.
 pub fn options_for(config_path: &Path, file: &Path) -> Result<EncryptOptions, Error> {
-    let text = std::fs::read_to_string(config_path).map_err(|e| Error::Io {
+    let text = crate::limits::read_text(config_path).map_err(|e| Error::Io {
         path: config_path.to_path_buf(),
         source: e,
     })?;

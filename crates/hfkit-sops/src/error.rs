@@ -82,13 +82,15 @@ pub enum Error {
         source: std::io::Error,
     },
     /// An error tied to a file: wraps any other error with the file's path.
-    #[error("{path}: {source}")]
+    ///
+    /// The wrapped error is part of this message and deliberately not its `source()`:
+    /// an `{:#}` chain would print it twice.
+    #[error("{path}: {error}")]
     File {
         /// The file.
         path: PathBuf,
         /// Underlying error.
-        #[source]
-        source: Box<Error>,
+        error: Box<Error>,
     },
 }
 
@@ -104,7 +106,7 @@ impl Error {
     pub fn in_file(self, path: &std::path::Path) -> Self {
         Error::File {
             path: path.to_path_buf(),
-            source: Box::new(self),
+            error: Box::new(self),
         }
     }
 }

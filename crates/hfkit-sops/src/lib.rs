@@ -343,7 +343,6 @@ pub fn encrypt_file_config(path: &Path, keys: &Keyring) -> Result<(String, PathB
             path: path.to_path_buf(),
             detail: "no .sops.yaml found in this directory or a parent up to the repository root (.git) or your home directory; create one there with creation_rules".into(),
         }
-        .in_file(path)
     })?;
     let opts = config::options_for(&cfg, path).map_err(|e| e.in_file(path))?;
     let text =

@@ -63,7 +63,7 @@ impl Decryptor for SopsDecryptor {
             .get_or_init(|| hfkit_sops::Keyring::from_env().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(Clone::clone)?;
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let text = hfkit_sops::limits::read_text(path).map_err(|e| e.to_string())?;
         let format = hfkit_sops::Format::from_path(path);
         if !hfkit_sops::is_sops_encrypted(&text, format) {
             return Err(

@@ -54,7 +54,7 @@ pub fn keyring() -> anyhow::Result<Keyring> {
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    hfkit_sops::limits::read_text(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The mode a written file gets.
@@ -247,7 +247,7 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
         );
     }
     let edited = zeroize::Zeroizing::new(
-        std::fs::read_to_string(&tmp).context("cannot read back the edited file")?,
+        hfkit_sops::limits::read_text(&tmp).context("cannot read back the edited file")?,
     );
     drop(private);
     if edited == plain {

@@ -231,3 +231,35 @@ fn a_sops_yaml_above_the_home_directory_is_not_used() {
     assert!(!out.status.success(), "encrypted for {}", text(&out.stdout));
     assert!(!text(&out.stdout).contains(&attacker.recipient));
 }
+
+#[test]
+fn endless_inputs_are_cut_off_at_the_limit() {
+    // A file (or a .sops.yaml) that is a symlink to /dev/zero is refused after 32 MiB,
+    // not read until memory runs out.
+    let k = keys();
+    let endless = k.dir.path().join("endless.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &endless).unwrap();
+    let f = endless.to_str().unwrap();
+    for args in [["decrypt", f], ["encrypt", f]] {
+        let out = capped(Path::new(BIN), &args, &k, k.dir.path());
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("over the limit of 33554432 bytes"), "{args:?}: {err}");
+    }
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join(".git")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", repo.path().join(".sops.yaml")).unwrap();
+    let secret = repo.path().join("s.yaml");
+    std::fs::write(&secret, "a: 1\n").unwrap();
+    let out = capped(
+        Path::new(BIN),
+        &["encrypt", secret.to_str().unwrap()],
+        &k,
+        k.dir.path(),
+    );
+    // Not a regular file: never read, as if absent.
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no .sops.yaml found"), "{err}");
+    assert_eq!(err.matches("no .sops.yaml found").count(), 1, "said twice: {err}");
+}

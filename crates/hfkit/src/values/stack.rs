@@ -170,7 +170,7 @@ impl LayerConfig {
     /// Reads a layer configuration file.
     pub fn from_file(path: &Path) -> Result<LayerConfig, StackError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+        let text = hfkit_sops::limits::read_text(path).map_err(|source| StackError::Read {
             path: shown.clone(),
             source,
         })?;
