@@ -69,7 +69,10 @@ for t in "${targets[@]}"; do
   [ "$RUNS" != 0 ] && limit=(-runs="$RUNS")
   t0=$SECONDS
   set +e
-  cargo fuzz run "${FLAGS[@]}" "$t" "$corpus" "fuzz/corpus/$t" -- \
+  # Inputs that once found a bug (fuzz/regressions/<target>) are replayed every run.
+  dirs=("$corpus" "fuzz/corpus/$t")
+  [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
+  cargo fuzz run "${FLAGS[@]}" "$t" "${dirs[@]}" -- \
     "${limit[@]}" -max_len="$(max_len "$t")" -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="$artifacts/" -print_final_stats=1 >"$out" 2>&1
   rc=$?

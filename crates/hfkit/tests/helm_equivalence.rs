@@ -197,8 +197,14 @@ fn fuzz_found_scalars_reach_helm_unchanged() {
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("control characters are not allowed"), "{err}");
+        assert!(
+            !out.status.success() && err.contains("control characters are not allowed"),
+            "{err}"
+        );
         let ours = parse_values("k: a\u{5}b\n", 0).unwrap_err();
-        assert!(ours.message.contains("U+0005") && ours.line == 1 && ours.col == 5, "{ours}");
+        assert!(
+            ours.message.contains("U+0005") && ours.line == 1 && ours.col == 5,
+            "{ours}"
+        );
     }
 }

@@ -134,15 +134,45 @@ fn scalar_text(s: &Scalar) -> String {
             Some(tag) => return tag.clone(),
             None => "null".to_string(),
         },
-        // A plain scalar that spans lines folds to text with newlines: only a quoted
-        // string can carry those, and such a scalar was a string anyway.
-        ScalarStyle::Plain if !s.text.contains(['\n', '\r']) => s.text.clone(),
+        // Text that cannot be written plain (see [`writable_plain`]) was a string anyway.
+        ScalarStyle::Plain if writable_plain(&s.text) => s.text.clone(),
         _ => quote(&s.text),
     };
     match &s.tag {
         Some(tag) => format!("{tag} {body}"),
         None => body,
     }
+}
+
+/// Whether `text` reads back as the same plain scalar when written bare after `key: ` or
+/// `- `. Plain text that does not (a multi-line fold, a leading indicator such as `|`,
+/// `: ` or ` #` inside, edge spaces) is never a bool, number or null, so it is a string
+/// and is written quoted; the parser marks such scalars quoted for the same reason.
+pub(crate) fn writable_plain(text: &str) -> bool {
+    let Some(first) = text.chars().next() else {
+        return false;
+    };
+    let second_is_space = text.chars().nth(1).is_none_or(|c| c == ' ' || c == '\t');
+    let bad_start = match first {
+        '-' | '?' | ':' => second_is_space,
+        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
+        | '@' | '`' => true,
+        _ => false,
+    };
+    !bad_start
+        && !text.starts_with([' ', '\t'])
+        && !text.ends_with([' ', '\t', ':'])
+        && !text.contains(": ")
+        && !text.contains(":\t")
+        && !text.contains(" #")
+        && !text.contains("\t#")
+        && !text.chars().any(|c| {
+            (c < ' ' && c != '\t')
+                || matches!(
+                    c,
+                    '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}'
+                )
+        })
 }
 
 /// A double-quoted YAML string with the escapes every YAML reader knows.
@@ -194,6 +224,31 @@ mod tests {
         let once = parse_values(src, 0).unwrap();
         let again = parse_values(&to_yaml(&once), 0).unwrap();
         assert!(once.same_content(&again), "{}", to_yaml(&once));
+    }
+
+    #[test]
+    fn plain_text_that_cannot_be_written_plain_round_trips() {
+        // Found by the values_merge fuzz target: plain scalars from flow collections and
+        // folds whose text would read back as something else if written bare.
+        for src in [
+            "a: [b: \n |  text\n]\n",
+            "a: [\"x\", -y, \"-\"]\n",
+            "a: [b:\n  c #d\n]\n",
+            "a: x\n\n  y\n",
+            "a: [x:\n  y]\n",
+        ] {
+            let once = parse_values(src, 0).unwrap();
+            let emitted = to_yaml(&once);
+            let again =
+                parse_values(&emitted, 0).unwrap_or_else(|e| panic!("{src:?}: {e}\n{emitted}"));
+            assert!(once.same_content(&again), "{src:?}:\n{emitted}");
+        }
+        assert!(writable_plain("1") && writable_plain("-1") && writable_plain("a#b"));
+        for bad in [
+            "|x", "-", "- x", "a: b", "a #b", " a", "a ", "a:", "@x", "\u{85}",
+        ] {
+            assert!(!writable_plain(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -95,8 +95,7 @@ fn refuse_control_characters(text: &str) -> Result<(), YamlError> {
         message: format!(
             "control character U+{:04X} is not allowed in YAML (helm refuses it too); \
              write it as an escape in a double-quoted string (\"\\u{:04x}\")",
-            c as u32,
-            c as u32
+            c as u32, c as u32
         ),
         line,
         col,
@@ -369,10 +368,14 @@ impl MarkedEventReceiver for Builder {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let style = match style {
-                    // A plain scalar that spans lines folds to text with a newline, which no
-                    // typed form (bool, int, float, null) matches: it is a string, and only
-                    // a quoted string can be written back with that newline.
-                    TScalarStyle::Plain if !text.contains(['\n', '\r']) => ScalarStyle::Plain,
+                    // Plain text that cannot be written back plain (a fold over a blank
+                    // line, a leading `|` in a flow collection, ...) matches no typed form
+                    // (bool, int, float, null): it is a string, and is kept as one.
+                    TScalarStyle::Plain
+                        if text.is_empty() || super::emit::writable_plain(&text) =>
+                    {
+                        ScalarStyle::Plain
+                    }
                     _ => ScalarStyle::Quoted,
                 };
                 let tag = tag_text(tag);
