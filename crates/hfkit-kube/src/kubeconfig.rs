@@ -51,7 +51,9 @@ pub fn scrub_exec_plugins(kc: &mut Kubeconfig) {
         .collect();
     for named in &mut kc.auth_infos {
         if let Some(exec) = named.auth_info.as_mut().and_then(|a| a.exec.as_mut()) {
-            exec.drop_env.get_or_insert_with(Vec::new).extend(drop.iter().cloned());
+            exec.drop_env
+                .get_or_insert_with(Vec::new)
+                .extend(drop.iter().cloned());
         }
     }
 }

@@ -46,7 +46,10 @@ fn dev_cluster_stops_its_peers_on_sigterm() {
     wait_for("the ready file", Duration::from_secs(120), || {
         ready.exists() || child.try_wait().unwrap().is_some()
     });
-    assert!(ready.exists(), "hfkit-devcluster exited before it was ready");
+    assert!(
+        ready.exists(),
+        "hfkit-devcluster exited before it was ready"
+    );
     let kubeconfig = std::fs::read_to_string(&ready).unwrap();
     assert!(Path::new(kubeconfig.trim()).is_file(), "{kubeconfig}");
     let needle = run_dir.to_str().unwrap().to_string();

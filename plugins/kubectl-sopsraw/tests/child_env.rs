@@ -175,7 +175,10 @@ fn exec_credential_plugin_gets_no_key_variables() {
         );
     }
     assert!(!env.contains(&identity) && !env.contains("pgp-passphrase-secret"));
-    assert!(env.contains("KUBERNETES_EXEC_INFO="), "not the plugin's env:\n{env}");
+    assert!(
+        env.contains("KUBERNETES_EXEC_INFO="),
+        "not the plugin's env:\n{env}"
+    );
     // The documented opt-in hands on exactly what it names.
     let env = run(Some("SOPS_AGE_KEY_FILE"));
     assert!(env.contains(&format!("SOPS_AGE_KEY_FILE={}", key.display())));

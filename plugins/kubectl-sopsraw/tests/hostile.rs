@@ -244,7 +244,10 @@ fn endless_inputs_are_cut_off_at_the_limit() {
         let out = capped(Path::new(BIN), &args, &k, k.dir.path());
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("over the limit of 33554432 bytes"), "{args:?}: {err}");
+        assert!(
+            err.contains("over the limit of 33554432 bytes"),
+            "{args:?}: {err}"
+        );
     }
     let repo = tempfile::tempdir().unwrap();
     std::fs::create_dir(repo.path().join(".git")).unwrap();
@@ -261,5 +264,9 @@ fn endless_inputs_are_cut_off_at_the_limit() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("no .sops.yaml found"), "{err}");
-    assert_eq!(err.matches("no .sops.yaml found").count(), 1, "said twice: {err}");
+    assert_eq!(
+        err.matches("no .sops.yaml found").count(),
+        1,
+        "said twice: {err}"
+    );
 }
