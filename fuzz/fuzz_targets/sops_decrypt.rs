@@ -18,6 +18,7 @@
 #![no_main]
 
 use hfkit_fuzz::{age_recipient, keyring, text};
+use hfkit_sops::tree::{Branch, Item, Key, Value};
 use hfkit_sops::{
     decrypt_str, edit_str, emit, encrypt_str, parse, DecryptOptions, EncryptOptions, Format,
     RecipientGroup,
@@ -72,6 +73,34 @@ fn options(flags: u8) -> EncryptOptions {
     o
 }
 
+/// The part of a document the format authenticates: sops encrypts only scalars, so keys
+/// holding `null`, `{}` or `[]` (and null list items) are in no AAD and no MAC input, and
+/// renaming, adding or removing them passes sops 3.13 too (docs/sops-tamper.md).
+fn authenticated(docs: Vec<Branch>) -> Vec<Branch> {
+    fn value(v: Value) -> Option<Value> {
+        match v {
+            Value::Null => None,
+            Value::Map(m) => Some(Value::Map(branch(m))).filter(|v| !is_empty_container(v)),
+            Value::Seq(items) => Some(Value::Seq(items.into_iter().filter_map(value).collect()))
+                .filter(|v| !is_empty_container(v)),
+            other => Some(other),
+        }
+    }
+    fn branch(b: Branch) -> Branch {
+        b.into_iter()
+            .filter_map(|item| match item.key {
+                Key::Comment(_) => Some(item),
+                Key::Str(_) => value(item.value).map(|value| Item { value, ..item }),
+            })
+            .collect()
+    }
+    docs.into_iter().map(branch).collect()
+}
+
+fn is_empty_container(v: &Value) -> bool {
+    matches!(v, Value::Map(m) if m.is_empty()) || matches!(v, Value::Seq(s) if s.is_empty())
+}
+
 fn plaintext_mode(text: &str, format: Format, flags: u8, flip: Option<(u8, u8)>) {
     let Ok(docs) = parse(text, format) else {
         return;
@@ -102,9 +131,14 @@ fn plaintext_mode(text: &str, format: Format, flags: u8, flip: Option<(u8, u8)>)
         return;
     };
     if let Ok(out) = decrypt_str(&forged, format, keyring(), &CHECKED) {
+        let view = |t: &str| {
+            parse(t, format)
+                .map(|d| emit(&authenticated(d), format))
+                .ok()
+        };
         assert_eq!(
-            parse(&out, format).map(|d| emit(&d, format)).ok(),
-            Some(expected),
+            view(&out),
+            view(&expected),
             "a changed file passed the MAC with other content"
         );
     }

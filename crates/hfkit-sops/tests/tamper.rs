@@ -23,6 +23,8 @@ list:
     - a
     - b
 clear_unencrypted: visible
+nothing: null
+empty: {}
 ";
 
 /// `--mac-only-encrypted --encrypted-regex ^secret$`: only `secret` is encrypted and in the MAC.
@@ -391,6 +393,22 @@ fn cases() -> Vec<Case> {
             },
             sops: Refused("Failed to get the data key"),
             ours: Refused("cannot recover the data key"),
+        },
+        // ---- keys whose value sops does not encrypt (null, {}, []): in no AAD, not in
+        // the MAC (found by the sops_decrypt fuzz target)
+        Case {
+            name: "key of a null value renamed",
+            mac_only: false,
+            tamper: |e| on_line(e, "nothing:", |_| "renamed: null".into()),
+            sops: Changed,
+            ours: Changed,
+        },
+        Case {
+            name: "key of an empty map renamed",
+            mac_only: false,
+            tamper: |e| on_line(e, "empty:", |_| "other: {}".into()),
+            sops: Changed,
+            ours: Changed,
         },
         Case {
             name: "shamir_threshold: 2 added to a one-group file",

@@ -236,6 +236,9 @@ mod tests {
             "a: [b:\n  c #d\n]\n",
             "a: x\n\n  y\n",
             "a: [x:\n  y]\n",
+            "a:\n\n !<2epos~~~!:nnfst:suse]>\n",
+            "a: !<x> 1\nb: !<tag:yaml.org,2002:str> 2\n",
+            "%TAG !e! tag:example.com,2000:\n---\na: !e!t 3\n",
         ] {
             let once = parse_values(src, 0).unwrap();
             let emitted = to_yaml(&once);

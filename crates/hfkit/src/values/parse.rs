@@ -339,13 +339,18 @@ impl Builder {
     }
 }
 
+/// A tag as it can be written back: `!!str`, `!local`, the non-specific `!`, else the
+/// verbatim `!<...>` form (a `%TAG` handle resolved to its prefix has no short form
+/// without its directive).
 fn tag_text(tag: Option<Tag>) -> Option<String> {
-    tag.map(|t| {
-        if t.handle == "tag:yaml.org,2002:" {
-            format!("!!{}", t.suffix)
-        } else {
-            format!("{}{}", t.handle, t.suffix)
+    tag.map(|t| match t.handle.as_str() {
+        "tag:yaml.org,2002:" => format!("!!{}", t.suffix),
+        "!" => format!("!{}", t.suffix),
+        "" if t.suffix == "!" => "!".to_string(),
+        "" if t.suffix.starts_with("tag:yaml.org,2002:") => {
+            format!("!!{}", &t.suffix["tag:yaml.org,2002:".len()..])
         }
+        handle => format!("!<{handle}{}>", t.suffix),
     })
 }
 
