@@ -2,21 +2,11 @@
 //! inherits no key variable. The test changes our environment, hence its own binary.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hfkit_sops::{decrypt_str, DecryptOptions, Format, Keyring};
 
-/// The key variables sops 3.13 (age/keysource.go) and hfkit (keys.rs) read.
-const KEY_VARIABLES: &[&str] = &[
-    "SOPS_AGE_KEY",
-    "SOPS_AGE_KEY_FILE",
-    "SOPS_AGE_KEY_CMD",
-    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
-    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
-    "SOPS_PGP_KEY",
-    "SOPS_PGP_KEY_FILE",
-    "SOPS_PGP_PASSPHRASE",
-];
+use hfkit_testcluster::SOPS_KEY_VARIABLES as KEY_VARIABLES;
 
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd.output().expect("spawn");
@@ -30,18 +20,8 @@ fn run(cmd: &mut Command) -> Vec<u8> {
 
 /// A fresh age identity file (real age-keygen) and its identity line.
 fn age_identity(dir: &Path) -> (std::path::PathBuf, String) {
-    let file = dir.join("age.txt");
-    run(Command::new(hfkit_testcluster::peer("age-keygen"))
-        .arg("-o")
-        .arg(&file)
-        .stderr(Stdio::null()));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let id = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_string();
-    (file, id)
+    let key = hfkit_testcluster::age_keygen(dir, "age.txt");
+    (key.file, key.identity)
 }
 
 #[test]
@@ -100,7 +80,7 @@ fn gpg_fallback_gets_no_key_variables() {
     let env = std::fs::read_to_string(&dump).expect("gpg ran through the wrapper");
     for name in KEY_VARIABLES {
         assert!(
-            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            !hfkit_testcluster::env_dump_sets(&env, name),
             "gpg inherited {name}"
         );
     }

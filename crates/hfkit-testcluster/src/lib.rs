@@ -51,6 +51,66 @@ pub fn peers_bin_dir() -> PathBuf {
     cache.join("peers/bin")
 }
 
+/// The environment variables that carry sops key material (or a path or command that
+/// yields it), as sops 3.13 (`age/keysource.go`) and hfkit read them: what no child of
+/// ours may inherit. Kept apart from `hfkit_sops::process::KEY_VARIABLES` on purpose, so
+/// that a name dropped from that list fails the tests.
+pub const SOPS_KEY_VARIABLES: &[&str] = &[
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
+    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
+    "SOPS_PGP_KEY",
+    "SOPS_PGP_KEY_FILE",
+    "SOPS_PGP_PASSPHRASE",
+];
+
+/// Whether an `env`-style dump (`NAME=value` lines) sets `name`.
+pub fn env_dump_sets(dump: &str, name: &str) -> bool {
+    dump.lines()
+        .any(|l| l.split_once('=').is_some_and(|(n, _)| n == name))
+}
+
+/// A fresh age key made by the real `age-keygen`: a test key that protects nothing.
+#[derive(Debug, Clone)]
+pub struct AgeKey {
+    /// The identity file `age-keygen -o` wrote (what `SOPS_AGE_KEY_FILE` names).
+    pub file: PathBuf,
+    /// Its public key, `age1...`.
+    pub recipient: String,
+    /// Its `AGE-SECRET-KEY-1...` line (what `SOPS_AGE_KEY` holds).
+    pub identity: String,
+}
+
+/// Runs the real `age-keygen -o DIR/NAME` and reads the key back.
+pub fn age_keygen(dir: &Path, name: &str) -> AgeKey {
+    let file = dir.join(name);
+    let out = Command::new(peer("age-keygen"))
+        .arg("-o")
+        .arg(&file)
+        .output()
+        .expect("running age-keygen");
+    assert!(out.status.success(), "age-keygen: {out:?}");
+    let text = std::fs::read_to_string(&file).expect("reading the age-keygen output");
+    let recipient = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("age-keygen wrote a public key comment")
+        .trim()
+        .to_string();
+    let identity = text
+        .lines()
+        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+        .expect("age-keygen wrote an identity")
+        .to_string();
+    AgeKey {
+        file,
+        recipient,
+        identity,
+    }
+}
+
 /// Path of a peer binary such as `"helm3"`, `"helm4"` or `"sops"`.
 ///
 /// Panics with the setup command when the peer has not been built: a test that needs a

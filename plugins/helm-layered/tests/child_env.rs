@@ -11,17 +11,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The key variables sops 3.13 (age/keysource.go) and hfkit (keys.rs) read.
-const KEY_VARIABLES: &[&str] = &[
-    "SOPS_AGE_KEY",
-    "SOPS_AGE_KEY_FILE",
-    "SOPS_AGE_KEY_CMD",
-    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
-    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
-    "SOPS_PGP_KEY",
-    "SOPS_PGP_KEY_FILE",
-    "SOPS_PGP_PASSPHRASE",
-];
+use hfkit_testcluster::SOPS_KEY_VARIABLES as KEY_VARIABLES;
 
 const SECRET: &str = "hunter2-production";
 
@@ -35,24 +25,11 @@ struct Theme {
 /// real sops to a key from the real age-keygen.
 fn theme() -> Theme {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("keys.txt");
-    let st = Command::new(hfkit_testcluster::peer("age-keygen"))
-        .arg("-o")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(st.status.success());
-    let text = std::fs::read_to_string(&key).unwrap();
-    let recipient = text
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .to_string();
-    let identity = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_string();
+    let hfkit_testcluster::AgeKey {
+        file: key,
+        recipient,
+        identity,
+    } = hfkit_testcluster::age_keygen(dir.path(), "keys.txt");
     let c = dir.path().join("charts/app");
     write(
         &c,
@@ -120,7 +97,7 @@ fn dumps(dir: &Path) -> Vec<String> {
 }
 
 fn has_var(env: &str, name: &str) -> bool {
-    env.lines().any(|l| l.starts_with(&format!("{name}=")))
+    hfkit_testcluster::env_dump_sets(env, name)
 }
 
 fn layered_cmd(t: &Theme, major: u32, home: &Path, kc: &Path) -> Command {

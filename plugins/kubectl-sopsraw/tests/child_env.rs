@@ -3,47 +3,22 @@
 //! key from the real age-keygen.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use hfkit_testcluster::peer;
+use hfkit_testcluster::{age_keygen, env_dump_sets, peer, AgeKey};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-sopsraw");
 
-/// The key variables sops 3.13 (age/keysource.go) and hfkit (keys.rs) read.
-const KEY_VARIABLES: &[&str] = &[
-    "SOPS_AGE_KEY",
-    "SOPS_AGE_KEY_FILE",
-    "SOPS_AGE_KEY_CMD",
-    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
-    "SOPS_AGE_SSH_PRIVATE_KEY_CMD",
-    "SOPS_PGP_KEY",
-    "SOPS_PGP_KEY_FILE",
-    "SOPS_PGP_PASSPHRASE",
-];
+use hfkit_testcluster::SOPS_KEY_VARIABLES as KEY_VARIABLES;
 
 #[test]
 fn editor_gets_no_key_variables() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("keys.txt");
-    let st = Command::new(peer("age-keygen"))
-        .arg("-o")
-        .arg(&key)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let keys = std::fs::read_to_string(&key).unwrap();
-    let recipient = keys
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .unwrap()
-        .trim()
-        .to_string();
-    let identity = keys
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_string();
+    let AgeKey {
+        file: key,
+        recipient,
+        identity,
+    } = age_keygen(dir.path(), "keys.txt");
     let file = dir.path().join("s.yaml");
     std::fs::write(&file, "password: s3cr3t\n").unwrap();
     let out = Command::new(peer("sops"))
@@ -81,10 +56,7 @@ fn editor_gets_no_key_variables() {
     assert!(out.status.success(), "{out:?}");
     let env = std::fs::read_to_string(&dump).expect("the editor ran");
     for name in KEY_VARIABLES {
-        assert!(
-            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
-            "the editor inherited {name}"
-        );
+        assert!(!env_dump_sets(&env, name), "the editor inherited {name}");
     }
     assert!(!env.contains(&identity) && !env.contains("pgp-passphrase-secret"));
     // The editor itself is configured through the environment: that still works.
@@ -129,20 +101,11 @@ fn exec_credential_plugin_gets_no_key_variables() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: default}\ndata: {a: b}\n",
     )
     .unwrap();
-    let key = dir.path().join("keys.txt");
-    let st = Command::new(peer("age-keygen"))
-        .arg("-o")
-        .arg(&key)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let identity = std::fs::read_to_string(&key)
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap()
-        .to_string();
+    let AgeKey {
+        file: key,
+        identity,
+        ..
+    } = age_keygen(dir.path(), "keys.txt");
     let run = |keep: Option<&str>| {
         let _ = std::fs::remove_file(&dump);
         let mut cmd = Command::new(BIN);
@@ -170,7 +133,7 @@ fn exec_credential_plugin_gets_no_key_variables() {
     let env = run(None);
     for name in KEY_VARIABLES {
         assert!(
-            !env.lines().any(|l| l.starts_with(&format!("{name}="))),
+            !env_dump_sets(&env, name),
             "the credential plugin inherited {name}"
         );
     }
@@ -182,5 +145,5 @@ fn exec_credential_plugin_gets_no_key_variables() {
     // The documented opt-in hands on exactly what it names.
     let env = run(Some("SOPS_AGE_KEY_FILE"));
     assert!(env.contains(&format!("SOPS_AGE_KEY_FILE={}", key.display())));
-    assert!(!env.lines().any(|l| l.starts_with("SOPS_AGE_KEY=")));
+    assert!(!env_dump_sets(&env, "SOPS_AGE_KEY"));
 }
