@@ -36,20 +36,8 @@ fn keys() -> Keys {
         .prefix("sopsraw-hostile-")
         .tempdir()
         .unwrap();
-    let key_file = dir.path().join("keys.txt");
-    let out = Command::new(peer("age-keygen"))
-        .arg("-o")
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "age-keygen: {out:?}");
-    let recipient = std::fs::read_to_string(&key_file)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: "))
-        .expect("age-keygen wrote a public key comment")
-        .trim()
-        .to_string();
+    let key = hfkit_testcluster::age_keygen(dir.path(), "keys.txt");
+    let (key_file, recipient) = (key.file, key.recipient);
     Keys {
         dir,
         key_file,
