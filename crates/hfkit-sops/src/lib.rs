@@ -278,6 +278,7 @@ pub fn encrypt_str(
 ) -> Result<String, Error> {
     refuse_no_document(input, format)?;
     let docs = parse(input, format)?;
+    refuse_no_document_parsed(&docs)?;
     let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
     {
         use aes_gcm::aead::rand_core::RngCore;
@@ -306,6 +307,19 @@ fn refuse_no_document(input: &str, format: Format) -> Result<(), Error> {
     Ok(())
 }
 
+/// A stream that parses to no document at all (`...` alone): sops refuses it too, and
+/// the result would have no `sops` block to read back.
+fn refuse_no_document_parsed(docs: &[Branch]) -> Result<(), Error> {
+    if docs.is_empty() {
+        return Err(Error::Encrypt(
+            "the file holds no YAML document, which sops refuses too; write `{}` for an \
+             empty map"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Re-encrypts an edited plaintext with an existing encrypted file's data key and
 /// metadata; lastmodified and the MAC are updated.
 ///
@@ -322,6 +336,7 @@ pub fn edit_str(
     let old = decrypt_docs(parse(encrypted, format)?, keys, &DecryptOptions::default())?;
     refuse_no_document(new_plaintext, format)?;
     let docs = parse(new_plaintext, format)?;
+    refuse_no_document_parsed(&docs)?;
     let mut metadata = old.metadata.clone();
     let out = encrypt_docs(docs, &mut metadata, &old.data_key, &old.reuse)?;
     Ok(emit(&out, format))

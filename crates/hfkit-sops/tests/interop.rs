@@ -627,7 +627,7 @@ fn documents_sops_refuses_to_encrypt_we_refuse() {
     let env = setup();
     let keys = env.age_keys();
     let opts = EncryptOptions::for_recipients(&[], &[&env.age_recipient]);
-    for plain in ["", "\n\n", "# only a comment\n", "  \n# a\n\n"] {
+    for plain in ["", "\n\n", "# only a comment\n", "  \n# a\n\n", "\n...\n "] {
         let p = env.write("empty.yaml", plain);
         let sops = env
             .sops()

@@ -239,6 +239,7 @@ mod tests {
             "a:\n\n !<2epos~~~!:nnfst:suse]>\n",
             "a: !<x> 1\nb: !<tag:yaml.org,2002:str> 2\n",
             "%TAG !e! tag:example.com,2000:\n---\na: !e!t 3\n",
+            "a: !ree222%2222222:\nb: !<x%3E%20y> 1\n",
         ] {
             let once = parse_values(src, 0).unwrap();
             let emitted = to_yaml(&once);

@@ -344,14 +344,35 @@ impl Builder {
 /// without its directive).
 fn tag_text(tag: Option<Tag>) -> Option<String> {
     tag.map(|t| match t.handle.as_str() {
-        "tag:yaml.org,2002:" => format!("!!{}", t.suffix),
-        "!" => format!("!{}", t.suffix),
+        "tag:yaml.org,2002:" => format!("!!{}", escape_tag(&t.suffix, false)),
+        "!" => format!("!{}", escape_tag(&t.suffix, false)),
         "" if t.suffix == "!" => "!".to_string(),
         "" if t.suffix.starts_with("tag:yaml.org,2002:") => {
-            format!("!!{}", &t.suffix["tag:yaml.org,2002:".len()..])
+            let suffix = &t.suffix["tag:yaml.org,2002:".len()..];
+            format!("!!{}", escape_tag(suffix, false))
         }
-        handle => format!("!<{handle}{}>", t.suffix),
+        handle => format!("!<{}>", escape_tag(&format!("{handle}{}", t.suffix), true)),
     })
+}
+
+/// The scanner has already decoded `%XX` escapes: writes them back for every ASCII
+/// character that may not appear as itself in a tag shorthand (YAML's ns-tag-char) or,
+/// `verbatim`, in a `!<...>` tag (ns-uri-char). (yaml-rust2 takes no other character in
+/// a tag, raw or escaped, so none reaches here.)
+fn escape_tag(text: &str, verbatim: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let plain = !c.is_ascii()
+            || c.is_ascii_alphanumeric()
+            || "-#;/?:@&=+$_.~*'()".contains(c)
+            || (verbatim && ",[]!".contains(c));
+        if plain {
+            out.push(c);
+        } else {
+            out.push_str(&format!("%{:02X}", c as u32));
+        }
+    }
+    out
 }
 
 impl MarkedEventReceiver for Builder {
