@@ -162,12 +162,14 @@ fn fuzz_found_scalars_reach_helm_unchanged() {
     // a blank line (a string with a newline) and empty or typed scalars under the
     // non-specific tag `!`. helm given the layer and helm given our emitted file must
     // render the same values; and our emitted file reads back as the same tree.
-    let layers = [
+    let layers: [&str; 4] = [
         "a:\n  b:-\n\n |\n",
         "t: !\nu: ! 1\nl: [! , ! true, ! ~]\ns: !!str\n",
         // Found as `[!]`, which go-yaml reads as the tag `!]` and refuses (yaml-rust2, by
         // YAML 1.2, ends a tag at a flow indicator): written so both accept it.
         "k:\n  GF_S{}}l: [! ]\nm: plain\n\n  folded\n",
+        // A key longer than YAML's 1024-character implicit-key limit.
+        &format!("? \"{}\"\n: 1\nn:\n  ? {}\n  : {{x: 2}}\n", "k\\t".repeat(300), "y".repeat(1100)),
     ];
     for major in [3, 4] {
         let helm = hfkit_testcluster::peer(&format!("helm{major}"));

@@ -48,7 +48,17 @@ fn write_map(
         if !(i == 0 && inline_first) {
             indent(out, level);
         }
-        out.push_str(&key_text(key));
+        let key = key_text(key);
+        // YAML limits an implicit key to 1024 characters (yaml-rust2 and go-yaml enforce
+        // it); a longer one is written as an explicit `? key` / `: value` pair.
+        if key.chars().count() > 1000 {
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            indent(out, level);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         write_child(out, child, level, redact);
     }
@@ -246,6 +256,19 @@ mod tests {
             let again =
                 parse_values(&emitted, 0).unwrap_or_else(|e| panic!("{src:?}: {e}\n{emitted}"));
             assert!(once.same_content(&again), "{src:?}:\n{emitted}");
+        }
+        // A key over YAML's 1024-character limit for implicit keys (here after quoting:
+        // each tab becomes `\t`), at the top, nested, and first in a list item.
+        let long = "k\t".repeat(400);
+        for src in [
+            format!("{long}: 1\n"),
+            format!("a:\n  {long}:\n    b: 1\n"),
+            format!("l:\n  - {long}: [1]\n    x: 2\n"),
+        ] {
+            let once = parse_values(&src, 0).unwrap();
+            let emitted = to_yaml(&once);
+            let again = parse_values(&emitted, 0).unwrap_or_else(|e| panic!("{e}\n{emitted}"));
+            assert!(once.same_content(&again), "{emitted}");
         }
         assert!(writable_plain("1") && writable_plain("-1") && writable_plain("a#b"));
         for bad in [
