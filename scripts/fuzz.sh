@@ -5,6 +5,10 @@
 #   HFKIT_FUZZ_SECONDS=N   seconds per target (default 20)
 #   HFKIT_FUZZ_RUNS=N      stop each target after N executions instead (0: no limit)
 #   HFKIT_FUZZ_STATS=FILE  append "target<TAB>executions<TAB>seconds<TAB>exec/s" lines
+#   HFKIT_FUZZ_SEED=N      libFuzzer's -seed (default: random)
+#   HFKIT_FUZZ_FRESH=1     start from the committed seeds only, in a temporary corpus
+#                          (not the grown one in the cache): with a fixed seed, a run
+#                          repeats what the same command did elsewhere (.ci/run does this)
 #
 # cargo-fuzz is installed once (pinned) under ~/.cache/hfkit/tools/cargo-fuzz; the
 # targets build into ~/.cache/hfkit/fuzz-target; each target's grown corpus is kept in
@@ -62,11 +66,13 @@ log "built ${#targets[@]} targets in $((SECONDS - start))s"
 failed=()
 for t in "${targets[@]}"; do
   corpus="$CACHE/fuzz-corpus/$t"
+  [ "${HFKIT_FUZZ_FRESH:-0}" = 1 ] && corpus="$(mktemp -d)"
   artifacts="$CACHE/fuzz-artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   out="$(mktemp)"
   limit=(-max_total_time="$SECS")
   [ "$RUNS" != 0 ] && limit=(-runs="$RUNS")
+  [ -n "${HFKIT_FUZZ_SEED:-}" ] && limit+=(-seed="$HFKIT_FUZZ_SEED")
   t0=$SECONDS
   set +e
   # Inputs that once found a bug (fuzz/regressions/<target>) are replayed every run.
@@ -95,6 +101,7 @@ for t in "${targets[@]}"; do
     printf '%s\t%s\t%s\t%s\n' "$t" "${execs:-?}" "$secs" "${rate:-?}" >>"$HFKIT_FUZZ_STATS"
   fi
   rm -f "$out"
+  [ "${HFKIT_FUZZ_FRESH:-0}" = 1 ] && rm -rf "$corpus"
 done
 
 log "done in $((SECONDS - start))s"
