@@ -169,7 +169,11 @@ fn fuzz_found_scalars_reach_helm_unchanged() {
         // YAML 1.2, ends a tag at a flow indicator): written so both accept it.
         "k:\n  GF_S{}}l: [! ]\nm: plain\n\n  folded\n",
         // A key longer than YAML's 1024-character implicit-key limit.
-        &format!("? \"{}\"\n: 1\nn:\n  ? {}\n  : {{x: 2}}\n", "k\\t".repeat(300), "y".repeat(1100)),
+        &format!(
+            "? \"{}\"\n: 1\nn:\n  ? {}\n  : {{x: 2}}\n",
+            "k\\t".repeat(300),
+            "y".repeat(1100)
+        ),
     ];
     for major in [3, 4] {
         let helm = hfkit_testcluster::peer(&format!("helm{major}"));

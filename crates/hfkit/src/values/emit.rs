@@ -270,6 +270,8 @@ mod tests {
             let again = parse_values(&emitted, 0).unwrap_or_else(|e| panic!("{e}\n{emitted}"));
             assert!(once.same_content(&again), "{emitted}");
         }
+        let e = parse_values("do: !%cc%aa\n", 0).unwrap_err();
+        assert!(e.message.contains("non-ASCII"), "{e}");
         assert!(writable_plain("1") && writable_plain("-1") && writable_plain("a#b"));
         for bad in [
             "|x", "-", "- x", "a: b", "a #b", " a", "a ", "a:", "@x", "\u{85}",

@@ -357,8 +357,8 @@ fn tag_text(tag: Option<Tag>) -> Option<String> {
 
 /// The scanner has already decoded `%XX` escapes: writes them back for every ASCII
 /// character that may not appear as itself in a tag shorthand (YAML's ns-tag-char) or,
-/// `verbatim`, in a `!<...>` tag (ns-uri-char). (yaml-rust2 takes no other character in
-/// a tag, raw or escaped, so none reaches here.)
+/// `verbatim`, in a `!<...>` tag (ns-uri-char). (Non-ASCII text is refused by the
+/// builder before it is kept.)
 fn escape_tag(text: &str, verbatim: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -405,6 +405,17 @@ impl MarkedEventReceiver for Builder {
                     _ => ScalarStyle::Quoted,
                 };
                 let tag = tag_text(tag);
+                if tag.as_deref().is_some_and(|t| !t.is_ascii()) {
+                    // Only `%`-escapes give a tag non-ASCII text, and yaml-rust2 decodes
+                    // those into other characters than go-yaml does (fuzz finding).
+                    self.fail(
+                        "a tag with %-escaped non-ASCII characters is not supported (it \
+                         would not read as helm reads it); use an ASCII tag"
+                            .into(),
+                        origin,
+                    );
+                    return;
+                }
                 self.budget.scalar(anchor);
                 let value = Value {
                     node: Node::Scalar(Scalar { text, style, tag }),
