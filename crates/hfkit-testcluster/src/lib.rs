@@ -72,6 +72,19 @@ pub fn env_dump_sets(dump: &str, name: &str) -> bool {
         .any(|l| l.split_once('=').is_some_and(|(n, _)| n == name))
 }
 
+/// Nine levels of nine aliases, the classic "billion laughs" (9^9 strings if expanded):
+/// hostile input every YAML reader of ours must refuse without growing.
+pub fn billion_laughs() -> String {
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (prev, cur) in ('a'..='h').zip('b'..='i') {
+        let items = vec![format!("*{prev}"); 9].join(", ");
+        s.push_str(&format!("{cur}: &{cur} [{items}]\n"));
+    }
+    s
+}
+
 /// A fresh age key made by the real `age-keygen`: a test key that protects nothing.
 #[derive(Debug, Clone)]
 pub struct AgeKey {

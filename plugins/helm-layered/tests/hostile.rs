@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use hfkit_testcluster::billion_laughs;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -13,18 +14,6 @@ use std::time::Instant;
 /// Address-space cap for the binary under test (KiB): far above what a values run
 /// needs, far below what an expanded alias bomb takes.
 const CAP_KIB: u64 = 1024 * 1024;
-
-/// Nine levels of nine aliases (the classic "billion laughs": 9^9 strings if expanded).
-fn billion_laughs() -> String {
-    let mut s = String::from(
-        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
-    for (prev, cur) in ('a'..='h').zip('b'..='i') {
-        let items = vec![format!("*{prev}"); 9].join(", ");
-        s.push_str(&format!("{cur}: &{cur} [{items}]\n"));
-    }
-    s
-}
 
 /// Runs `cmd` through `sh -c 'ulimit -v CAP; exec ...'`, keeping its environment and
 /// directory.

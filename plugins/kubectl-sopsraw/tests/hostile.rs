@@ -6,24 +6,12 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hfkit_testcluster::peer;
+use hfkit_testcluster::{billion_laughs, peer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kubectl-sopsraw");
 
 /// Address-space cap for the binaries under test (KiB).
 const CAP_KIB: u64 = 2 * 1024 * 1024;
-
-/// Nine levels of nine aliases (the classic "billion laughs").
-fn billion_laughs() -> String {
-    let mut s = String::from(
-        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
-    );
-    for (prev, cur) in ('a'..='h').zip('b'..='i') {
-        let items = vec![format!("*{prev}"); 9].join(", ");
-        s.push_str(&format!("{cur}: &{cur} [{items}]\n"));
-    }
-    s
-}
 
 struct Keys {
     dir: tempfile::TempDir,
