@@ -199,9 +199,14 @@ pub fn quote(s: &str) -> String {
             c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 out.push_str(&format!("\\x{:02x}", c as u32))
             }
-            '\u{85}' | '\u{a0}' | '\u{2028}' | '\u{2029}' | '\u{feff}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            // C1 controls, line/paragraph separators, BOM and the non-characters: escaped,
+            // as go-yaml refuses them raw (and as our reader does).
+            '\u{80}'..='\u{a0}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{feff}'
+            | '\u{fffe}'
+            | '\u{ffff}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -270,6 +275,11 @@ mod tests {
             let again = parse_values(&emitted, 0).unwrap_or_else(|e| panic!("{e}\n{emitted}"));
             assert!(once.same_content(&again), "{emitted}");
         }
+        // Escapes for characters YAML may not hold raw are written back as escapes.
+        let src = "a: \"\\x90\\u0085\\uFFFE\\u2028 \\x7f\"\n";
+        let once = parse_values(src, 0).unwrap();
+        let again = parse_values(&to_yaml(&once), 0).unwrap();
+        assert!(once.same_content(&again), "{}", to_yaml(&once));
         let e = parse_values("do: !%cc%aa\n", 0).unwrap_err();
         assert!(e.message.contains("non-ASCII"), "{e}");
         assert!(writable_plain("1") && writable_plain("-1") && writable_plain("a#b"));
