@@ -23,6 +23,25 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+/// Whether go-yaml's reader takes `c` raw (`yaml_reader.go`; anything else is refused
+/// with "control characters are not allowed"). helm, kubectl and sops read YAML with it,
+/// so every YAML reader of the workspace refuses the same characters.
+pub fn is_yaml_input_char(c: char) -> bool {
+    c == '\t' || c == '\r' || is_yaml_printable(c) || c == '\u{feff}'
+}
+
+/// go-yaml's `is_printable`: what may stand unescaped in a scalar it writes (a writer
+/// escapes everything else, and the BOM).
+pub fn is_yaml_printable(c: char) -> bool {
+    let u = c as u32;
+    u == 0x0A
+        || (0x20..=0x7E).contains(&u)
+        || u == 0x85
+        || (0xA0..=0xD7FF).contains(&u)
+        || ((0xE000..=0xFFFD).contains(&u) && u != 0xFEFF)
+        || (0x10000..=0x10FFFF).contains(&u)
+}
+
 /// Largest YAML or JSON document read, in bytes (32 MiB).
 pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
 

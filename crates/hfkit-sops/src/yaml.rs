@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, Parser, Tag};
 use yaml_rust2::scanner::TScalarStyle;
 
-use crate::limits::{is_scanner_depth_error, Budget, LimitError, YamlLimits};
+use crate::limits::{
+    is_scanner_depth_error, is_yaml_input_char, is_yaml_printable, Budget, LimitError, YamlLimits,
+};
 use crate::tree::{go_format_float_g, Branch, Comment, Item, Key, Value};
 use crate::Error;
 
@@ -439,19 +441,13 @@ fn comment_after(line: &str, from: usize) -> Option<String> {
     rest.strip_prefix('#').map(|s| s.to_string())
 }
 
-/// Whether yaml.v3's reader accepts the character (`yaml_reader.go`: anything else is
-/// refused with "control characters are not allowed").
-fn is_allowed_input(c: char) -> bool {
-    c == '\t' || c == '\r' || is_printable(c) || c == '\u{feff}'
-}
-
 /// Parses a YAML stream into one branch per document.
 pub fn parse(src: &str) -> Result<Vec<Branch>, Error> {
     let budget = Budget::new(YamlLimits::default());
     budget.check_size(src.len()).map_err(|e| limit(0, e))?;
     // Refuse control characters like yaml.v3 (and so sops) does. yaml-rust2 would otherwise
     // read a NUL as the end of the input and silently drop everything after it.
-    if let Some((i, c)) = src.char_indices().find(|&(_, c)| !is_allowed_input(c)) {
+    if let Some((i, c)) = src.char_indices().find(|&(_, c)| !is_yaml_input_char(c)) {
         let line = src[..i].matches('\n').count() + 1;
         return Err(perr(format!(
             "control characters are not allowed: {c:?} at byte {i} line {line}"
@@ -788,16 +784,6 @@ fn to_value(node: Node, attach: &mut Attach) -> Result<Value, Error> {
 
 const INDENT: usize = 4;
 
-fn is_printable(c: char) -> bool {
-    let u = c as u32;
-    u == 0x0A
-        || (0x20..=0x7E).contains(&u)
-        || u == 0x85
-        || (0xA0..=0xD7FF).contains(&u)
-        || ((0xE000..=0xFFFD).contains(&u) && u != 0xFEFF)
-        || (0x10000..=0x10FFFF).contains(&u)
-}
-
 fn is_break(c: char) -> bool {
     matches!(c, '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
@@ -845,7 +831,7 @@ fn analyze(s: &str) -> Analysis {
         }
         if c == '\t' {
             tabs = true;
-        } else if !is_printable(c) {
+        } else if !is_yaml_printable(c) {
             special = true;
         }
         if c == ' ' {
@@ -956,7 +942,7 @@ fn double_quoted(s: &str) -> String {
             '\u{a0}' => out.push_str("\\_"),
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
-            c if !is_printable(c) || c == '\u{feff}' => {
+            c if !is_yaml_printable(c) || c == '\u{feff}' => {
                 let u = c as u32;
                 if u <= 0xFF {
                     out.push_str(&format!("\\x{u:02X}"));

@@ -3,6 +3,8 @@
 //! Plain scalars are written with their source text (so helm types them as it typed the
 //! source), every other string double-quoted; maps and lists in block style.
 
+use hfkit_sops::limits::is_yaml_printable;
+
 use super::tree::{Node, Scalar, ScalarStyle, Value};
 
 /// What to write in place of a value: the value itself, or a redaction marker.
@@ -196,17 +198,15 @@ pub fn quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            // What go-yaml may not read raw (controls, BOM, non-characters), and the
+            // line breaks and no-break space a reader would not see as such.
+            c if (c as u32) < 0x80 && !is_yaml_printable(c) => {
                 out.push_str(&format!("\\x{:02x}", c as u32))
             }
-            // C1 controls, line/paragraph separators, BOM and the non-characters: escaped,
-            // as go-yaml refuses them raw (and as our reader does).
-            '\u{80}'..='\u{a0}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{feff}'
-            | '\u{fffe}'
-            | '\u{ffff}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            '\u{85}' | '\u{a0}' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if !is_yaml_printable(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }

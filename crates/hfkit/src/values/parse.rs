@@ -77,15 +77,12 @@ pub fn parse_documents_limited(
 }
 
 /// Refuses the characters go-yaml's reader refuses (helm and kubectl read YAML with it),
-/// so a file helm would not take is not taken here either: C0 controls other than tab,
-/// LF and CR, DEL and the C1 controls other than NEL, U+FFFE and U+FFFF.
+/// so a file helm would not take is not taken here either.
 fn refuse_control_characters(text: &str) -> Result<(), YamlError> {
-    let allowed = |c: char| {
-        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
-            || ('\u{a0}'..='\u{fffd}').contains(&c)
-            || c >= '\u{10000}'
-    };
-    let Some((at, c)) = text.char_indices().find(|&(_, c)| !allowed(c)) else {
+    let Some((at, c)) = text
+        .char_indices()
+        .find(|&(_, c)| !hfkit_sops::limits::is_yaml_input_char(c))
+    else {
         return Ok(());
     };
     let before = &text[..at];
