@@ -276,9 +276,7 @@ pub fn encrypt_str(
     keys: &Keyring,
     opts: &EncryptOptions,
 ) -> Result<String, Error> {
-    refuse_no_document(input, format)?;
-    let docs = parse(input, format)?;
-    refuse_no_document_parsed(&docs)?;
+    let docs = parse_plaintext(input, format)?;
     let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
     {
         use aes_gcm::aead::rand_core::RngCore;
@@ -289,35 +287,30 @@ pub fn encrypt_str(
     Ok(emit(&out, format))
 }
 
-/// A YAML text of only blank lines and comments holds no document: sops 3.13 refuses to
-/// encrypt it ("File cannot be completely empty" / "Error unmarshalling file: EOF"), and
-/// what it would give could not be read back as a sops file. `---` or `{}` is a document.
-fn refuse_no_document(input: &str, format: Format) -> Result<(), Error> {
-    let blank = input
-        .lines()
-        .map(str::trim)
-        .all(|l| l.is_empty() || l.starts_with('#'));
-    if format == Format::Yaml && blank {
-        return Err(Error::Encrypt(
-            "the file holds no YAML document (only blank lines or comments), which sops \
-             refuses too; write `{}` for an empty map"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A stream that parses to no document at all (`...` alone): sops refuses it too, and
-/// the result would have no `sops` block to read back.
-fn refuse_no_document_parsed(docs: &[Branch]) -> Result<(), Error> {
+/// Parses a plaintext to encrypt, refusing one that holds no document: only blank lines,
+/// comments or `...`. sops 3.13 refuses those too ("File cannot be completely empty",
+/// "Error unmarshalling file: EOF"), and what they would give has no `sops` block to read
+/// back. (`---` alone, or `{}`, is a document.)
+fn parse_plaintext(input: &str, format: Format) -> Result<Vec<Branch>, Error> {
+    let blank = || {
+        input
+            .lines()
+            .map(str::trim)
+            .all(|l| l.is_empty() || l.starts_with('#'))
+    };
+    let docs = if format == Format::Yaml && blank() {
+        Vec::new()
+    } else {
+        parse(input, format)?
+    };
     if docs.is_empty() {
         return Err(Error::Encrypt(
-            "the file holds no YAML document, which sops refuses too; write `{}` for an \
-             empty map"
+            "the file holds no YAML document (only blank lines, comments or `...`), which \
+             sops refuses too; write `{}` for an empty map"
                 .into(),
         ));
     }
-    Ok(())
+    Ok(docs)
 }
 
 /// Re-encrypts an edited plaintext with an existing encrypted file's data key and
@@ -334,9 +327,7 @@ pub fn edit_str(
     keys: &Keyring,
 ) -> Result<String, Error> {
     let old = decrypt_docs(parse(encrypted, format)?, keys, &DecryptOptions::default())?;
-    refuse_no_document(new_plaintext, format)?;
-    let docs = parse(new_plaintext, format)?;
-    refuse_no_document_parsed(&docs)?;
+    let docs = parse_plaintext(new_plaintext, format)?;
     let mut metadata = old.metadata.clone();
     let out = encrypt_docs(docs, &mut metadata, &old.data_key, &old.reuse)?;
     Ok(emit(&out, format))
