@@ -3,26 +3,18 @@
 //! encrypted by the real sops to a key from the real age-keygen.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const PLAIN: &str = "apiVersion: v1\nkind: Config\nclusters: []\nusers:\n- name: u\n  user:\n    token: kubeconfig-token-secret\n";
 
 #[test]
 fn decrypted_kubeconfig_is_sealed_and_not_inherited() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("keys.txt");
-    let st = Command::new(hfkit_testcluster::peer("age-keygen"))
-        .arg("-o")
-        .arg(&key)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let recipient = std::fs::read_to_string(&key)
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("# public key: ").map(String::from))
-        .unwrap();
+    let hfkit_testcluster::AgeKey {
+        file: key,
+        recipient,
+        ..
+    } = hfkit_testcluster::age_keygen(dir.path(), "keys.txt");
     let path = dir.path().join("kubeconfig.sops.yaml");
     std::fs::write(&path, PLAIN).unwrap();
     let out = Command::new(hfkit_testcluster::peer("sops"))

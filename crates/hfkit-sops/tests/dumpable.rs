@@ -1,26 +1,13 @@
 //! Loading a private key makes the process non-dumpable (PR_SET_DUMPABLE 0). Its own
 //! binary: nothing else in it may have loaded a key first.
 
-use std::process::{Command, Stdio};
-
 use hfkit_sops::Keyring;
 
 #[test]
 fn loading_a_key_makes_the_process_non_dumpable() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("age.txt");
-    let st = Command::new(hfkit_testcluster::peer("age-keygen"))
-        .arg("-o")
-        .arg(&file)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let text = std::fs::read_to_string(&file).unwrap();
-    let id = text
-        .lines()
-        .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-        .unwrap();
+    let key = hfkit_testcluster::age_keygen(dir.path(), "age.txt");
+    let id = key.identity.as_str();
     assert_eq!(
         rustix::process::dumpable_behavior().unwrap(),
         rustix::process::DumpableBehavior::Dumpable,

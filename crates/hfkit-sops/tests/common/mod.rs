@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use hfkit_sops::tree::{Branch, Key, Value};
 use hfkit_sops::Keyring;
@@ -20,25 +20,8 @@ pub struct Env {
 impl Env {
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let age_file = dir.path().join("age.txt");
-        let out = Command::new(hfkit_testcluster::peer("age-keygen"))
-            .arg("-o")
-            .arg(&age_file)
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "age-keygen: {out:?}");
-        let text = std::fs::read_to_string(&age_file).unwrap();
-        let recipient = text
-            .lines()
-            .find_map(|l| l.strip_prefix("# public key: "))
-            .unwrap()
-            .to_string();
-        let identity = text
-            .lines()
-            .find(|l| l.starts_with("AGE-SECRET-KEY-"))
-            .unwrap()
-            .to_string();
+        let key = hfkit_testcluster::age_keygen(dir.path(), "age.txt");
+        let (age_file, recipient, identity) = (key.file, key.recipient, key.identity);
         Env {
             dir,
             age_file,
