@@ -213,10 +213,10 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// When this process started (local clock: informative only).
+/// When this process started (local clock: informative only; no decision reads it).
 fn process_start() -> Timestamp {
     static START: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
-    *START.get_or_init(local_now)
+    *START.get_or_init(Timestamp::now)
 }
 
 /// `BOOT_ID/PID_NAMESPACE/PID/START_TICKS` of `pid`, as seen from this process.
@@ -262,16 +262,6 @@ fn holder_is_dead(l: &Lease) -> bool {
         return false;
     }
     start_ticks(pid).as_deref() != Some(ticks)
-}
-
-/// The local clock, for what is informative only (test builds add the tests' FAKE
-/// skew, to prove no decision depends on it).
-fn local_now() -> Timestamp {
-    #[cfg(test)]
-    let skew = tests::SKEW_SECS.with(|s| s.get());
-    #[cfg(not(test))]
-    let skew = 0;
-    Timestamp::now() + SignedDuration::from_secs(skew)
 }
 
 /// The API server's clock: the `Date` header of a `GET /version` (one-second

@@ -1,7 +1,5 @@
-//! The lock against the real kube-apiserver (hfkit-testcluster). Local clock skew is the
-//! one fault no real part produces on demand: [`FakeSkew`] shifts this process's
-//! *local* clock as the lock code reads it (test builds only); the server's clock, the
-//! one that must decide, is untouched.
+//! The lock against the real kube-apiserver (hfkit-testcluster), and the expiry rule on
+//! its own: it decides by the time it is given (the server's), never the local clock.
 
 use std::time::Duration;
 
@@ -13,18 +11,31 @@ use kube::Api;
 
 use super::*;
 
-/// FAKE local clock skew, in seconds, for the current thread (the tests run the lock
-/// on a current-thread runtime, so its tasks see it too).
-pub(super) struct FakeSkew;
-
-thread_local! {
-    pub(super) static SKEW_SECS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+/// A lease renewed at `renewed` for 30 s, by a holder with no process record.
+fn lease_renewed_at(renewed: Timestamp) -> Lease {
+    Lease {
+        spec: Some(LeaseSpec {
+            holder_identity: Some("elsewhere/pid-1/x".into()),
+            lease_duration_seconds: Some(30),
+            acquire_time: Some(MicroTime(renewed)),
+            renew_time: Some(MicroTime(renewed)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
-impl FakeSkew {
-    fn set(secs: i64) {
-        SKEW_SECS.with(|s| s.set(secs));
-    }
+/// Expiry is judged by the `now` passed in (the API server's Date), whatever the local
+/// clock says: a lease renewed in 2001 is fresh 5 s later and expired an hour later.
+#[test]
+fn expiry_is_judged_by_the_time_given_not_the_local_clock() {
+    let t: Timestamp = "2001-02-03T04:05:06Z".parse().unwrap();
+    let l = lease_renewed_at(t);
+    assert!(!expired(&l, t + SignedDuration::from_secs(5)));
+    assert!(!expired(&l, t + SignedDuration::from_secs(30)));
+    assert!(expired(&l, t + SignedDuration::from_secs(3600)));
+    // Local time is 25 years past the renewal; given the renewal's own time, still held.
+    assert!(!expired(&l, t));
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -71,39 +82,33 @@ fn this_host() -> String {
         .to_string()
 }
 
-/// A lease renewed 2 s ago (server time) is held, even when our local clock runs an
-/// hour ahead (by local time it expired long ago).
+/// A lease renewed 2 s ago (server time) is held.
 #[test]
-fn fresh_lease_is_not_taken_over_by_a_fast_local_clock() {
+fn fresh_lease_is_not_taken_over() {
     let cp = hfkit_testcluster::ControlPlane::shared();
     let ns = cp.new_namespace("hfa-lock-fast");
     rt().block_on(async {
         let c = client(cp).await;
         foreign_lease(&c, &ns, "elsewhere/pid-1/x", SignedDuration::from_secs(2)).await;
-        FakeSkew::set(3600);
         let r = acquire(&c, &ns, Duration::from_secs(2), &|_| {}).await;
-        FakeSkew::set(0);
         match r {
             Err(crate::Error::Locked { .. }) => {}
             Err(e) => panic!("unexpected error: {e}"),
-            Ok(_) => panic!("took over a lease renewed 2 s ago (local clock 1 h ahead)"),
+            Ok(_) => panic!("took over a lease renewed 2 s ago"),
         }
     });
 }
 
-/// A lease whose holder stopped renewing 90 s ago (server time) is taken over, even
-/// when our local clock runs an hour behind; the renewTime we write is the server's
-/// time, not our skewed one.
+/// A lease whose holder stopped renewing 90 s ago (server time) is taken over; the
+/// renewTime we write is the server's time.
 #[test]
-fn expired_lease_is_taken_over_despite_a_slow_local_clock_and_renew_time_is_servers() {
+fn expired_lease_is_taken_over_and_renew_time_is_servers() {
     let cp = hfkit_testcluster::ControlPlane::shared();
     let ns = cp.new_namespace("hfa-lock-slow");
     rt().block_on(async {
         let c = client(cp).await;
         foreign_lease(&c, &ns, "elsewhere/pid-1/x", SignedDuration::from_secs(90)).await;
-        FakeSkew::set(-3600);
         let r = acquire(&c, &ns, Duration::from_secs(3), &|_| {}).await;
-        FakeSkew::set(0);
         let lock = r.expect("an expired lease (by server time) was not taken over");
         let api: Api<Lease> = Api::namespaced(c.clone(), &ns);
         let l = api.get(LEASE_NAME).await.unwrap();
