@@ -196,6 +196,9 @@ pub async fn diff(
                 }
                 Decision::Keep(why) => report.kept.push((o, why)),
                 Decision::Drop(_) => {}
+                // As before prune shared `decide`: a diff that could not read the cluster
+                // is an error, not a quiet "no changes".
+                Decision::Failed(e) => return Err(e),
             }
         }
     }

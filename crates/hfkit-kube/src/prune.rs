@@ -154,6 +154,9 @@ pub(crate) enum Decision {
     Keep(String),
     /// Leave it and drop it from the inventory (gone, or no longer ours).
     Drop(String),
+    /// The cluster could not be asked (resolving the kind or reading the object failed):
+    /// prune keeps it as `delete failed: ...`, diff reports the error.
+    Failed(Error),
 }
 
 /// Decides about one member no longer declared by its set (see [`crate::inventory`]).
@@ -168,18 +171,13 @@ pub(crate) async fn decide(
         Err(Error::UnknownKind { .. }) => {
             return Decision::Drop("its kind is no longer served (already gone)".into())
         }
-        Err(e) => return Decision::Keep(format!("delete failed: {e}")),
+        Err(e) => return Decision::Failed(e),
     };
     let api = resolver.api(&r, o.namespace.as_deref());
     let live = match api.get_opt(&o.name).await {
         Ok(Some(l)) => serde_json::to_value(&l).unwrap_or_default(),
         Ok(None) => return Decision::Drop("already gone".into()),
-        Err(e) => {
-            return Decision::Keep(format!(
-                "delete failed: {}",
-                Error::api("get", o.to_string(), e)
-            ))
-        }
+        Err(e) => return Decision::Failed(Error::api("get", o.to_string(), e)),
     };
     if !set.owns(&live) {
         let now = live["metadata"]["annotations"][crate::inventory::SET_NAME_ANNOTATION]
@@ -232,6 +230,7 @@ pub async fn prune(
         let action = match decide(resolver, set, &o, rules).await {
             Decision::Drop(why) => Action::Skipped(why),
             Decision::Keep(why) => Action::Kept(why),
+            Decision::Failed(e) => Action::Kept(format!("delete failed: {e}")),
             Decision::Delete(api, _) => delete(&api, &o, dry_run).await,
         };
         out.push(Outcome { object: o, action });
