@@ -24,6 +24,18 @@ fn age_identity(dir: &Path) -> (std::path::PathBuf, String) {
     (key.file, key.identity)
 }
 
+/// The tests' own list of key variables (hfkit-testcluster) and the one the code scrubs
+/// agree: a name dropped from the code's list fails here, not silently.
+#[test]
+fn every_key_variable_is_scrubbed() {
+    for name in KEY_VARIABLES {
+        assert!(
+            hfkit_sops::process::KEY_VARIABLES.contains(name),
+            "{name} is not scrubbed from children"
+        );
+    }
+}
+
 #[test]
 fn gpg_fallback_gets_no_key_variables() {
     let dir = tempfile::tempdir().unwrap();

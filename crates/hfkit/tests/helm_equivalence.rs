@@ -158,7 +158,7 @@ fn anchors_aliases_and_merge_keys_resolve_as_helm_reads_them() {
 
 #[test]
 fn fuzz_found_scalars_reach_helm_unchanged() {
-    // Inputs the values_merge fuzz target found (fuzz/known/): a plain scalar folded over
+    // Inputs the values_merge fuzz target found (fuzz/regressions/values_merge/): a plain scalar folded over
     // a blank line (a string with a newline) and empty or typed scalars under the
     // non-specific tag `!`. helm given the layer and helm given our emitted file must
     // render the same values; and our emitted file reads back as the same tree.
