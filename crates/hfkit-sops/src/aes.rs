@@ -100,15 +100,6 @@ pub fn decrypt_bytes(value: &str, key: &[u8], aad: &str) -> Result<(Vec<u8>, Str
     Ok((plain, ev.datatype))
 }
 
-/// Parses Go's `strconv.ParseBool` input.
-fn go_parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 /// Decrypts an `ENC[...]` string into a typed value. The empty string decrypts to itself.
 pub fn decrypt(value: &str, key: &[u8], aad: &str) -> Result<Value, String> {
     if value.is_empty() {
@@ -136,7 +127,9 @@ pub fn decrypt(value: &str, key: &[u8], aad: &str) -> Result<Value, String> {
             let t = text?;
             Value::Float(parse_go_float(&t).ok_or("decrypted float is malformed")?)
         }
-        "bool" => Value::Bool(go_parse_bool(&text?).ok_or("decrypted bool is malformed")?),
+        "bool" => {
+            Value::Bool(crate::tree::go_parse_bool(&text?).ok_or("decrypted bool is malformed")?)
+        }
         "comment" => Value::Comment(Comment {
             text: text?,
             inline: false,

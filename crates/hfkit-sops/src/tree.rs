@@ -72,6 +72,16 @@ pub fn get<'a>(branch: &'a Branch, key: &str) -> Option<&'a Value> {
     })
 }
 
+/// Go's `strconv.ParseBool`: how sops types a decrypted bool and how helm reads
+/// `HELM_DEBUG` and `--debug=VALUE`.
+pub fn go_parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Formats a float like Go's `strconv.FormatFloat(f, 'f', -1, 64)`.
 pub fn go_format_float_f(f: f64) -> String {
     if f.is_nan() {

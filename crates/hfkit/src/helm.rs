@@ -264,12 +264,17 @@ pub fn without_debug(args: &[OsString]) -> Vec<OsString> {
         .collect()
 }
 
+/// Whether `HELM_DEBUG` asks for debug output, as helm parses it (Go's `ParseBool`).
+pub fn debug_from_env() -> bool {
+    std::env::var("HELM_DEBUG").is_ok_and(|v| hfkit_sops::tree::go_parse_bool(&v) == Some(true))
+}
+
 /// Whether `args` ask helm for `--debug` (any value but false).
 pub fn asks_debug(args: &[String]) -> bool {
     args.iter().any(|a| {
         a == "--debug"
             || a.strip_prefix("--debug=")
-                .is_some_and(|v| !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False"))
+                .is_some_and(|v| hfkit_sops::tree::go_parse_bool(v) != Some(false))
     })
 }
 

@@ -284,11 +284,7 @@ fn load(
     };
     let resolved = Stack::resolve(&stack.dir, &config, &request)?;
     let merged = resolved.load(&SopsDecryptor::from_env())?;
-    // HELM_DEBUG as helm parses it (Go's strconv.ParseBool).
-    let debug = stack.debug
-        || helm_debug
-        || std::env::var("HELM_DEBUG")
-            .is_ok_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"));
+    let debug = stack.debug || helm_debug || hfkit::helm::debug_from_env();
     if debug {
         let source = config
             .source
