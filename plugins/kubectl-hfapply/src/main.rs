@@ -114,8 +114,7 @@ struct DiffArgs {
     concurrency: usize,
     /// Show raw objects of these protected kinds leaving a release's raw manifests as
     /// deletions, as an apply with the same flag deletes them.
-    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
-          value_parser = parse_protected)]
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND")]
     allow_prune_kind: Vec<hfkit_kube::ProtectedKind>,
 }
 
@@ -180,13 +179,8 @@ struct ApplyArgs {
     /// Let pruning of raw manifests delete objects of these protected kinds (Namespace,
     /// CustomResourceDefinition, PersistentVolume; comma separated or repeated). Without
     /// it they are kept when they leave a release's raw manifests, and reported.
-    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
-          value_parser = parse_protected)]
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND")]
     allow_prune_kind: Vec<hfkit_kube::ProtectedKind>,
-}
-
-fn parse_protected(s: &str) -> Result<hfkit_kube::ProtectedKind, String> {
-    s.parse().map_err(|e: hfkit_kube::Error| e.to_string())
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

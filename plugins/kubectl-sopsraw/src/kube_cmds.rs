@@ -63,13 +63,8 @@ pub struct Sources {
     /// Let --prune delete objects of these protected kinds (Namespace,
     /// CustomResourceDefinition, PersistentVolume; comma separated or repeated). Without
     /// it they are kept when they leave the set, and stay members.
-    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND",
-          value_parser = parse_protected)]
+    #[arg(long = "allow-prune-kind", value_delimiter = ',', value_name = "KIND")]
     allow_prune_kind: Vec<ProtectedKind>,
-}
-
-fn parse_protected(s: &str) -> Result<ProtectedKind, String> {
-    s.parse().map_err(|e: hfkit_kube::Error| e.to_string())
 }
 
 /// `--dry-run`.
