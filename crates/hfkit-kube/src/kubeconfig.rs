@@ -44,16 +44,11 @@ pub fn load_kubeconfig(opts: &KubeOptions) -> Result<Kubeconfig> {
 /// ([`hfkit_sops::process::KEEP_ENV_VARIABLE`]).
 pub fn scrub_exec_plugins(kc: &mut Kubeconfig) {
     let keep = hfkit_sops::process::kept_by_opt_in();
-    let drop: Vec<String> = hfkit_sops::process::KEY_VARIABLES
-        .iter()
-        .filter(|name| !keep.iter().any(|k| k == *name))
-        .map(|name| name.to_string())
-        .collect();
     for named in &mut kc.auth_infos {
         if let Some(exec) = named.auth_info.as_mut().and_then(|a| a.exec.as_mut()) {
             exec.drop_env
                 .get_or_insert_with(Vec::new)
-                .extend(drop.iter().cloned());
+                .extend(hfkit_sops::process::removed_variables(&keep).map(String::from));
         }
     }
 }

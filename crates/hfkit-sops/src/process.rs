@@ -70,12 +70,18 @@ pub fn kept_by_opt_in() -> Vec<String> {
         .collect()
 }
 
+/// The key variables a child must not get: [`KEY_VARIABLES`] except `keep`.
+pub fn removed_variables(keep: &[String]) -> impl Iterator<Item = &'static str> + '_ {
+    KEY_VARIABLES
+        .iter()
+        .copied()
+        .filter(move |name| !keep.iter().any(|k| k == name))
+}
+
 /// Removes the key variables (except `keep`) from `cmd`'s environment.
 pub fn scrub(cmd: &mut Command, keep: &[String]) {
-    for name in KEY_VARIABLES {
-        if !keep.iter().any(|k| k == name) {
-            cmd.env_remove(name);
-        }
+    for name in removed_variables(keep) {
+        cmd.env_remove(name);
     }
 }
 
