@@ -80,6 +80,9 @@ pub struct ReleaseDiff {
     pub kept: Vec<String>,
     /// Why the diff could not be computed.
     pub error: Option<String>,
+    /// The `prepare` and `cleanup` hooks that ran (helmfile fires them for diff).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::hooks::HookRun>,
 }
 
 impl ReleaseDiff {
@@ -191,11 +194,51 @@ async fn diff_release(
         ignored: Vec::new(),
         kept: Vec::new(),
         error: None,
+        hooks: Vec::new(),
     };
-    if let Err(e) = fill(conn, opts, p, desired, &mut out).await {
+    let prepared = match hook(opts, p, &namespace, "prepare", &mut out.hooks).await {
+        Ok(()) => fill(conn, opts, p, desired, &mut out).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = prepared {
         out.error = Some(e);
     }
+    if let Err(e) = hook(opts, p, &namespace, "cleanup", &mut out.hooks).await {
+        out.error.get_or_insert(e);
+    }
     out
+}
+
+/// Runs `p`'s hooks for `event` on the blocking pool; output lines are kept in the
+/// report only.
+async fn hook(
+    opts: &DiffOptions,
+    p: &Prepared,
+    ns: &str,
+    event: &'static str,
+    ran: &mut Vec<crate::hooks::HookRun>,
+) -> std::result::Result<(), String> {
+    if !crate::hooks::any_for(&p.hooks, event) {
+        return Ok(());
+    }
+    let target = crate::hooks::ReleaseHooks::of(p);
+    let ns = ns.to_string();
+    let kubeconfig = opts.kube.kubeconfig.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        target.fire(&ns, event, kubeconfig.as_deref(), &|_| {})
+    })
+    .await
+    .map_err(|e| format!("hook task: {e}"))?;
+    match result {
+        Ok(r) => {
+            ran.extend(r);
+            Ok(())
+        }
+        Err((r, e)) => {
+            ran.extend(r);
+            Err(e)
+        }
+    }
 }
 
 async fn fill(
@@ -278,6 +321,7 @@ async fn fill(
         if out.deployed {
             extra.push("--is-upgrade".into());
         }
+        extra.extend(p.helm.template_flags());
         with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra)
     };
     let render = || {

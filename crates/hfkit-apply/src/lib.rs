@@ -23,6 +23,7 @@
 pub mod cluster;
 pub mod diff;
 pub mod fingerprint;
+pub mod hooks;
 pub mod kubeconfig;
 pub mod lint;
 pub mod lock;

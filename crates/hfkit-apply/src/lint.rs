@@ -1,6 +1,9 @@
 //! Checks of a repository that need no cluster: `needs:` problems, and in each
 //! release's rendered manifests (`helm template`), `hostPath` volumes and stateful
-//! workloads without persistent volume claims.
+//! workloads without persistent volume claims. helmfile keys where hfapply differs
+//! from helmfile are listed as notes (they do not fail lint). As `helmfile lint`,
+//! lint registers the chart repositories and runs each release's `prepare` (then
+//! `cleanup`) hooks.
 
 use std::ffi::OsString;
 
@@ -16,29 +19,107 @@ use crate::run::helm_output;
 pub struct Finding {
     /// `theme/release`.
     pub release: String,
-    /// `hostpath`, `no-pvc`, `needs`, `render`.
+    /// `hostpath`, `no-pvc`, `needs`, `render`, `hook`, `differs`.
     pub check: &'static str,
     /// What is wrong and where.
     pub message: String,
+    /// `error` (lint fails) or `note` (a difference from helmfile, for information).
+    pub severity: &'static str,
+}
+
+impl Finding {
+    fn error(release: String, check: &'static str, message: String) -> Finding {
+        Finding {
+            release,
+            check,
+            message,
+            severity: "error",
+        }
+    }
+
+    /// Whether it fails lint.
+    pub fn is_error(&self) -> bool {
+        self.severity == "error"
+    }
 }
 
 /// Lints every prepared release (renders each chart once).
 pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Finding> {
     let mut out = Vec::new();
+    for theme in &planned.themes {
+        for note in &theme.helmfile.notes {
+            out.push(Finding {
+                release: theme.name.clone(),
+                check: "differs",
+                message: format!(
+                    "{}:{}: {}: {}",
+                    theme.helmfile.path.display(),
+                    note.line,
+                    note.key,
+                    note.text
+                ),
+                severity: "note",
+            });
+        }
+    }
+    let mut repos = std::collections::BTreeMap::new();
+    for p in prepared.iter().filter(|p| p.installed) {
+        if let Some((name, url)) = &p.repository {
+            repos.insert(name.clone(), url.clone());
+        }
+    }
+    let mut repo_errors = std::collections::BTreeMap::new();
+    for (name, url) in &repos {
+        let args: Vec<OsString> = ["repo", "add", name, url, "--force-update"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        if let Err(e) = helm_output(helm, &args, None) {
+            repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
+        }
+    }
     let nodes = planned.graph.nodes();
     for p in prepared {
+        let ns = p.namespace.clone().unwrap_or_else(|| "default".into());
+        let hooks = crate::hooks::ReleaseHooks::of(p);
+        let show = |line: &str| eprintln!("{line}");
+        if let Err((_, e)) = hooks.fire(&ns, "prepare", None, &show) {
+            out.push(Finding::error(p.label(), "hook", e));
+            continue;
+        }
+        lint_release(planned, nodes, p, helm, &repo_errors, &mut out);
+        if let Err((_, e)) = hooks.fire(&ns, "cleanup", None, &show) {
+            out.push(Finding::error(p.label(), "hook", e));
+        }
+    }
+    out
+}
+
+fn lint_release(
+    planned: &Planned,
+    nodes: &[hfkit::theme::GraphNode],
+    p: &Prepared,
+    helm: &Helm,
+    repo_errors: &std::collections::BTreeMap<String, String>,
+    out: &mut Vec<Finding>,
+) {
+    {
         let node = &nodes[p.node];
         for &need in &node.needs {
             if !nodes[need].release.installed && p.installed {
-                out.push(Finding {
-                    release: p.label(),
-                    check: "needs",
-                    message: format!("needs {} which is `installed: false`", planned.label(need)),
-                });
+                out.push(Finding::error(
+                    p.label(),
+                    "needs",
+                    format!("needs {} which is `installed: false`", planned.label(need)),
+                ));
             }
         }
         if !p.installed {
-            continue;
+            return;
+        }
+        if let Some(e) = p.repository.as_ref().and_then(|(n, _)| repo_errors.get(n)) {
+            out.push(Finding::error(p.label(), "render", e.clone()));
+            return;
         }
         let mut extra: Vec<String> = vec![
             "--namespace".into(),
@@ -48,28 +129,21 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
             extra.push("--version".into());
             extra.push(v.clone());
         }
+        extra.extend(p.helm.template_flags());
         let args: Vec<OsString> =
             with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra);
         let rendered = match helm_output(helm, &args, Some(&p.values_yaml)) {
             Ok(r) => r,
             Err(e) => {
-                out.push(Finding {
-                    release: p.label(),
-                    check: "render",
-                    message: e,
-                });
-                continue;
+                out.push(Finding::error(p.label(), "render", e));
+                return;
             }
         };
         let objects = match split_manifest(&rendered) {
             Ok(o) => o,
             Err(e) => {
-                out.push(Finding {
-                    release: p.label(),
-                    check: "render",
-                    message: e.to_string(),
-                });
-                continue;
+                out.push(Finding::error(p.label(), "render", e.to_string()));
+                return;
             }
         };
         for o in objects {
@@ -85,15 +159,15 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
             let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
             for v in &volumes {
                 if let Some(path) = v["hostPath"]["path"].as_str() {
-                    out.push(Finding {
-                        release: p.label(),
-                        check: "hostpath",
-                        message: format!(
+                    out.push(Finding::error(
+                        p.label(),
+                        "hostpath",
+                        format!(
                             "{} mounts hostPath {path} (volume `{}`): data is tied to one node",
                             o.key,
                             v["name"].as_str().unwrap_or("?")
                         ),
-                    });
+                    ));
                 }
             }
             let has_pvc = volumes
@@ -103,29 +177,32 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
                     .as_array()
                     .is_some_and(|a| !a.is_empty());
             if o.key.kind == "StatefulSet" && !has_pvc {
-                out.push(Finding {
-                    release: p.label(),
-                    check: "no-pvc",
-                    message: format!(
+                out.push(Finding::error(
+                    p.label(),
+                    "no-pvc",
+                    format!(
                         "{} is stateful but has no persistent volume claim: its data does not survive a reschedule",
                         o.key
                     ),
-                });
+                ));
             }
         }
     }
-    out
 }
 
 /// Findings as lines.
 pub fn text(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        return "no problems found\n".into();
-    }
-    findings
+    let mut text: String = findings
         .iter()
-        .map(|f| format!("{}: [{}] {}\n", f.release, f.check, f.message))
-        .collect()
+        .map(|f| {
+            let note = if f.is_error() { "" } else { "note: " };
+            format!("{}: {note}[{}] {}\n", f.release, f.check, f.message)
+        })
+        .collect();
+    if !findings.iter().any(Finding::is_error) {
+        text.push_str("no problems found\n");
+    }
+    text
 }
 
 /// Findings as JSON.

@@ -15,8 +15,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use hfkit::helm_settings::{HelmSettings, SetKind};
 use hfkit::secrets::SopsDecryptor;
-use hfkit::theme::{select_in_themes, Graph, Plan, RawPhase, Release, Repo, Selector, Theme};
+use hfkit::theme::{select_in_themes, Graph, Hook, Plan, RawPhase, Release, Repo, Selector, Theme};
 use hfkit::values::{merge_into, LayerConfig, Value};
 use hfkit_kube::Manifest;
 use sha2::{Digest, Sha256};
@@ -350,6 +351,16 @@ pub struct Prepared {
     pub post: Vec<Manifest>,
     /// Labels of the release.
     pub labels: BTreeMap<String, String>,
+    /// helm settings (`helmDefaults` under the release's own).
+    pub helm: HelmSettings,
+    /// The chart is an OCI reference (helmfile passes `--verify` only for others).
+    pub oci: bool,
+    /// The release's hooks.
+    pub hooks: Vec<Hook>,
+    /// The theme directory: hooks run there.
+    pub theme_dir: PathBuf,
+    /// The environment.
+    pub env: String,
     /// The fingerprint material (secrets included): only ever fed to the keyed hash.
     pub material: Vec<u8>,
 }
@@ -422,9 +433,12 @@ fn prepare_one(
         "context",
         release.kube_context.as_deref().unwrap_or("").as_bytes(),
     );
-    let create_namespace = release.create_namespace.unwrap_or(true);
+    let create_namespace = release.helm.creates_namespace();
     m.field("createNamespace", &[create_namespace as u8]);
     m.field("installed", &[release.installed as u8]);
+    // helm settings and hooks decide what an apply does: changing one is a change.
+    m.field("helm", release.helm.fingerprint_text().as_bytes());
+    m.field("hooks", &crate::hooks::material(&release.hooks, &theme.dir));
     let mut prepared = Prepared {
         node,
         theme: theme.name.clone(),
@@ -440,8 +454,29 @@ fn prepare_one(
         pre: Vec::new(),
         post: Vec::new(),
         labels: release.labels.clone(),
+        helm: release.helm.clone(),
+        oci: false,
+        hooks: release.hooks.clone(),
+        theme_dir: theme.dir.clone(),
+        env: planned.env.clone(),
         material: Vec::new(),
     };
+    // helmfile runs helm in the helmfile's directory: paths it passes on are relative
+    // to it, and a --set-file's content is an input like a values file.
+    for set in &mut prepared.helm.set {
+        if let SetKind::File(f) = &mut set.value {
+            let path = theme.dir.join(&*f);
+            let bytes = hfkit::limits::read_limited(&path, 64 << 20)
+                .map_err(|e| bad(format!("set {}: file {}: {e}", set.name, path.display())))?;
+            m.field("setFile", &bytes);
+            *f = path.canonicalize().unwrap_or(path).display().to_string();
+        }
+    }
+    if let Some(r) = &mut prepared.helm.post_renderer {
+        if r.contains('/') && Path::new(r.as_str()).is_relative() {
+            *r = theme.dir.join(&*r).display().to_string();
+        }
+    }
     if !release.installed {
         // Nothing of an uninstalled release is rendered: its inputs need not exist.
         prepared.material = m.finish();
@@ -465,7 +500,7 @@ fn prepare_one(
             m.field("chartDigest", &dir_digest(&dir).map_err(bad)?);
             prepared.chart_arg = dir.display().to_string();
         }
-        ChartKind::Oci(_) => {}
+        ChartKind::Oci(_) => prepared.oci = true,
         ChartKind::Repo { repo, .. } => {
             let declared = theme
                 .helmfile
@@ -480,6 +515,7 @@ fn prepare_one(
                 })?;
             m.field("repoUrl", declared.url.as_bytes());
             if declared.oci {
+                prepared.oci = true;
                 prepared.chart_arg = format!(
                     "oci://{}/{}",
                     declared.url.trim_end_matches('/'),

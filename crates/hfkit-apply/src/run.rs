@@ -31,6 +31,7 @@ use serde::Serialize;
 
 use crate::cluster::{self, Record};
 use crate::fingerprint::fingerprint;
+use crate::hooks::{self, HookRun};
 use crate::lock::LockGuard;
 use crate::plan::{Planned, Prepared};
 use crate::Result;
@@ -141,6 +142,9 @@ pub struct ReleaseResult {
     pub detail: Option<String>,
     /// Raw manifest objects created, changed or pruned.
     pub raw_changes: usize,
+    /// The hooks that ran, with their output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
 }
 
 /// The result of [`apply_all`].
@@ -172,6 +176,9 @@ struct Ctx {
     opts: RunOptions,
     key: Option<Vec<u8>>,
     repos_added: Mutex<HashSet<String>>,
+    /// helm's major version, asked once and only when a release is synced (a no-op
+    /// run starts no helm).
+    helm_major: tokio::sync::OnceCell<u32>,
     /// Every raw object declared by a release of this run: pruning one raw set never
     /// deletes what another set of the run applies (a Namespace moved from a release's
     /// pre manifests to its post ones, or to another release).
@@ -230,6 +237,7 @@ async fn run_locked(
         opts: opts.clone(),
         key,
         repos_added: Mutex::new(HashSet::new()),
+        helm_major: tokio::sync::OnceCell::new(),
         desired,
     });
     let mut by_node: BTreeMap<usize, Arc<Prepared>> = prepared
@@ -358,6 +366,7 @@ fn skipped(conn: &Connection, p: &Prepared, why: String) -> ReleaseResult {
         duration_ms: 0,
         detail: Some(why),
         raw_changes: 0,
+        hooks: Vec::new(),
     }
 }
 
@@ -368,14 +377,24 @@ fn namespace_of(conn: &Connection, p: &Prepared) -> String {
 }
 
 /// Applies one release (see the module docs); never fails: a failure is a row.
+///
+/// Hooks: `prepare` first, for every release of the run (helmfile fires it for every
+/// command, so an unchanged release runs its prepare hooks too); then, only when the
+/// release is synced, `preapply`, `presync`, the sync, and `postsync` (also after a
+/// failed sync, as helmfile); `preuninstall`/`postuninstall` around `helm
+/// uninstall`; `cleanup` last, whatever happened (its failure is a warning).
 async fn apply_release(ctx: &Ctx, p: &Prepared) -> ReleaseResult {
     let started = Instant::now();
     let namespace = namespace_of(&ctx.conn, p);
-    let result = if p.installed {
-        install(ctx, p, &namespace).await
-    } else {
-        uninstall(ctx, p, &namespace).await
+    let mut ran = Vec::new();
+    let result = match fire(ctx, p, &namespace, "prepare", &mut ran).await {
+        Err(e) => Err(e),
+        Ok(()) if p.installed => install(ctx, p, &namespace, &mut ran).await,
+        Ok(()) => uninstall(ctx, p, &namespace, &mut ran).await,
     };
+    if let Err(e) = fire(ctx, p, &namespace, "cleanup", &mut ran).await {
+        (ctx.opts.progress)(&format!("{}: warning: {e}", p.label()));
+    }
     let (outcome, detail, raw_changes) = match result {
         Ok(x) => x,
         Err(e) => (Outcome::Failed, Some(e), 0),
@@ -406,7 +425,58 @@ async fn apply_release(ctx: &Ctx, p: &Prepared) -> ReleaseResult {
         duration_ms: took.as_millis() as u64,
         detail,
         raw_changes,
+        hooks: ran,
     }
+}
+
+/// Runs `p`'s hooks for `event` (none in a dry run but `prepare` and `cleanup`, which
+/// helmfile fires for diff too); output lines go to progress, prefixed with the
+/// release.
+async fn fire(
+    ctx: &Ctx,
+    p: &Prepared,
+    ns: &str,
+    event: &'static str,
+    ran: &mut Vec<HookRun>,
+) -> std::result::Result<(), String> {
+    if !hooks::any_for(&p.hooks, event)
+        || (ctx.opts.dry_run && !matches!(event, "prepare" | "cleanup"))
+    {
+        return Ok(());
+    }
+    let target = crate::hooks::ReleaseHooks::of(p);
+    let ns = ns.to_string();
+    let kubeconfig = ctx.opts.kube.kubeconfig.clone();
+    let progress = ctx.opts.progress.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        target.fire(&ns, event, kubeconfig.as_deref(), &|l| progress(l))
+    })
+    .await
+    .map_err(|e| format!("hook task: {e}"))?;
+    match result {
+        Ok(r) => {
+            ran.extend(r);
+            Ok(())
+        }
+        Err((r, e)) => {
+            ran.extend(r);
+            Err(e)
+        }
+    }
+}
+
+/// helm's major version, asked once per run.
+async fn helm_major(ctx: &Ctx) -> std::result::Result<u32, String> {
+    ctx.helm_major
+        .get_or_try_init(|| async {
+            let helm = ctx.opts.helm.clone();
+            tokio::task::spawn_blocking(move || helm.major_version())
+                .await
+                .map_err(|e| format!("helm task: {e}"))?
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .copied()
 }
 
 type Step = std::result::Result<(Outcome, Option<String>, usize), String>;
@@ -431,10 +501,8 @@ async fn unchanged(ctx: &Ctx, p: &Prepared, ns: &str, fp: Option<&str>) -> Resul
     Ok(matches!(latest, Some((rev, status)) if rev == record.helm_revision && status == "deployed"))
 }
 
-async fn install(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
+async fn install(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) -> Step {
     let fp = fingerprint_of(ctx, p);
-    let client = &ctx.conn.client;
-    let state_ns = &ctx.opts.state_namespace;
     if !ctx.opts.force
         && unchanged(ctx, p, ns, fp.as_deref())
             .await
@@ -442,6 +510,30 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
     {
         return Ok((Outcome::Unchanged, None, 0));
     }
+    // Refused setting combinations fail before anything changes.
+    let settings = p
+        .helm
+        .upgrade_flags(helm_major(ctx).await?, p.oci)
+        .map_err(|e| e.to_string())?;
+    fire(ctx, p, ns, "preapply", ran).await?;
+    fire(ctx, p, ns, "presync", ran).await?;
+    let synced = sync(ctx, p, ns, settings, fp).await;
+    let posted = fire(ctx, p, ns, "postsync", ran).await;
+    let step = synced?;
+    posted?;
+    Ok(step)
+}
+
+/// Steps 1 to 6 of the module docs for a changed release.
+async fn sync(
+    ctx: &Ctx,
+    p: &Prepared,
+    ns: &str,
+    settings: Vec<String>,
+    fp: Option<String>,
+) -> Step {
+    let client = &ctx.conn.client;
+    let state_ns = &ctx.opts.state_namespace;
     let mut record = Record {
         theme: p.theme.clone(),
         release: p.name.clone(),
@@ -482,13 +574,11 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
         add_repo(ctx, name, url).await?;
     }
     let mut extra: Vec<String> = vec!["--namespace".into(), ns.into()];
-    if p.create_namespace {
-        extra.push("--create-namespace".into());
-    }
     if let Some(v) = &p.version {
         extra.push("--version".into());
         extra.push(v.clone());
     }
+    extra.extend(settings);
     if ctx.opts.dry_run {
         extra.push("--dry-run=server".into());
     }
@@ -520,7 +610,7 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
     ))
 }
 
-async fn uninstall(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
+async fn uninstall(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) -> Step {
     let client = &ctx.conn.client;
     let present = cluster::helm_latest(client, ns, &p.name)
         .await
@@ -534,11 +624,14 @@ async fn uninstall(ctx: &Ctx, p: &Prepared, ns: &str) -> Step {
             "--namespace".into(),
             ns.into(),
         ];
+        args.extend(p.helm.uninstall_flags().into_iter().map(OsString::from));
         if ctx.opts.dry_run {
             args.push("--dry-run".into());
         }
         args.extend(connection_flags(ctx, p).into_iter().map(OsString::from));
+        fire(ctx, p, ns, "preuninstall", ran).await?;
         run_helm(ctx, args, None).await?;
+        fire(ctx, p, ns, "postuninstall", ran).await?;
     }
     // Raw sets of a release that was installed before are pruned with it.
     for phase in ["post", "pre"] {

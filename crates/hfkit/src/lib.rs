@@ -14,6 +14,7 @@
 
 pub mod diff;
 pub mod helm;
+pub mod helm_settings;
 pub mod manifest;
 pub mod names;
 pub mod secrets;

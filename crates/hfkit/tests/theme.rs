@@ -53,7 +53,8 @@ fn master_lists_themes_in_order_and_ignores_helm_defaults() {
         "{:?}",
         repo.skipped
     );
-    assert_eq!(repo.master.ignored_keys, ["helmDefaults"]);
+    // helmDefaults is read now (its settings sit under every release's own).
+    assert!(repo.master.notes.is_empty(), "{:?}", repo.master.notes);
     assert_eq!(
         repo.themes[0].helmfile.path,
         Path::new("helmfiles/backbone/helmfile.yaml")
@@ -109,7 +110,7 @@ fn default_template_with_escaped_expressions_is_evaluated_per_release() {
     assert_eq!(nginx.name, "ingress-nginx");
     assert_eq!(nginx.namespace.as_deref(), Some("backbone"));
     assert_eq!(nginx.version.as_deref(), Some("4.10.1"));
-    assert_eq!(nginx.create_namespace, Some(true));
+    assert_eq!(nginx.helm.create_namespace, Some(true));
     assert_eq!(nginx.missing_file_handler.as_deref(), Some("Warn"));
     assert_eq!(nginx.line, 38);
     assert_eq!(
@@ -130,7 +131,7 @@ fn default_template_with_escaped_expressions_is_evaluated_per_release() {
         ]
     );
     assert_eq!(nginx.labels["tier"], "backbone");
-    assert_eq!(backbone.releases[0].ignored_keys, ["wait"]);
+    assert_eq!(backbone.releases[0].helm.wait, Some(true));
 
     // Explicit keys win over the merged template; inline values see the release.
     let cert = &backbone.releases[2];
@@ -394,7 +395,7 @@ fn unquoted_supported_actions_are_rendered_before_parsing() {
 #[test]
 fn bad_inputs_have_one_line_messages() {
     const SUBSET: &str = "hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, \
-                          {{ .Release.Namespace }} and the escaped form {{`...`}}";
+                          {{ .Release.Namespace }}, {{ .Event.Name }} (in hooks) and the escaped form {{`...`}}";
     assert_eq!(
         bad("cycle"),
         "theme-bad/cycle/helmfile.yaml:2: release `apps/a` is part of a needs cycle: \
@@ -433,8 +434,14 @@ fn bad_inputs_have_one_line_messages() {
         "theme-bad/bad-needs-entry/helmfile.yaml:5: releases[0].needs[0] must be a release \
          name: `name`, `namespace/name` or `kubecontext/namespace/name`"
     );
-    assert!(bad("unknown-key")
-        .starts_with("theme-bad/unknown-key/helmfile.yaml:4: unknown top-level key `relaeses`"));
+    assert!(
+        bad("unknown-key").starts_with(
+            "theme-bad/unknown-key/helmfile.yaml:4: unknown key `relaeses` in top level \
+             (did you mean `releases`?)"
+        ),
+        "{}",
+        bad("unknown-key")
+    );
     assert!(bad("refused-key").starts_with(
         "theme-bad/refused-key/helmfile.yaml:4: releases[0].condition is not supported by hfapply"
     ));
@@ -465,8 +472,8 @@ fn shapes_are_checked_with_key_paths() {
         ("helmfiles:\n- selectors: []\n", "helmfiles/media/helmfile.yaml:2: helmfiles[0].path is missing"),
         ("helmfiles:\n- path: a.yaml\n  selectors: [a=b]\n  selectorsInherited: true\n", "helmfiles/media/helmfile.yaml:2: helmfiles[0] sets both selectors and selectorsInherited; helmfile refuses that too, keep one"),
         ("environments: [a]\n", "helmfiles/media/helmfile.yaml:1: environments must be a map"),
-        ("releases:\n- name: p\n  chart: x\n  values:\n  - a: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:5: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
-        ("repositories:\n- name: r\n  url: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:3: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}"),
+        ("releases:\n- name: p\n  chart: x\n  values:\n  - a: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:5: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }}, {{ .Event.Name }} (in hooks) and the escaped form {{`...`}}"),
+        ("repositories:\n- name: r\n  url: \"{{ .Release.Name }}\"\n", "helmfiles/media/helmfile.yaml:3: template expression `{{ .Release.Name }}` is not supported (`.Release` is only available in the fields of a release); hfapply evaluates only {{ .Environment.Name }}, {{ .Release.Name }}, {{ .Release.Namespace }}, {{ .Event.Name }} (in hooks) and the escaped form {{`...`}}"),
     ];
     let hint = "(this file uses `{{ ... }}` template logic outside string values, which is \
                 not supported: hfapply evaluates only";

@@ -20,12 +20,12 @@ fn release(i: usize, needs: &[usize]) -> Release {
             .map(|n| format!("{}/r{n}", if n.is_multiple_of(2) { "even" } else { "odd" }))
             .collect(),
         installed: true,
-        create_namespace: None,
+        helm: Default::default(),
+        hooks: Vec::new(),
         kube_context: None,
         values: Vec::new(),
         secrets: Vec::new(),
         missing_file_handler: None,
-        ignored_keys: Vec::new(),
         line: i as u32 + 1,
     }
 }
@@ -59,7 +59,9 @@ fn themes(needs: &[Vec<usize>]) -> Vec<Theme> {
             helmfiles: Vec::new(),
             missing_file_handler: None,
             default_kube_context: None,
-            ignored_keys: Vec::new(),
+            helm_defaults: Default::default(),
+            hooks: Vec::new(),
+            notes: Vec::new(),
         },
         selectors: None,
     };

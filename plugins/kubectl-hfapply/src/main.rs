@@ -349,11 +349,13 @@ fn lint(s: StatusArgs) -> Result<ExitCode> {
         Output::Json => println!("{}", hfkit_apply::lint::json(&findings)),
         Output::Text | Output::Markdown => print!("{}", hfkit_apply::lint::text(&findings)),
     }
-    Ok(if findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if !findings.iter().any(hfkit_apply::lint::Finding::is_error) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 async fn diff(d: DiffArgs) -> Result<ExitCode> {

@@ -16,15 +16,10 @@
 //!   releases without one, which is part of their identity for `needs:`) and
 //!   `missingFileHandler` (a missing sub-helmfile is skipped unless it is `Error`,
 //!   helmfile's default for sub-helmfiles).
-//! - Top-level keys helmfile has that we ignore (listed in [`Helmfile::ignored_keys`]
-//!   so a caller can warn): [`IGNORED_TOP_LEVEL_KEYS`]. Any other top-level key is an
-//!   error, as in helmfile.
-//! - Release keys used: `name`, `namespace`, `chart` (or `directory`), `version`,
-//!   `labels`, `needs`, `installed`, `createNamespace`, `kubeContext`, `values` (file
-//!   paths and inline maps), `secrets`, `missingFileHandler`. Keys that would change
-//!   what is installed and that we cannot honour are refused:
-//!   [`REFUSED_RELEASE_KEYS`]. Any other key (helm flags such as `wait`, `timeout`,
-//!   `atomic`) is kept in [`Release::ignored_keys`].
+//! - Every key is looked up in [`keys`]: honoured keys are read (helm settings into
+//!   [`Release::helm`], `helmDefaults` under each release's own), refused keys and
+//!   unknown keys are file:line errors (an unknown key names the nearest known one),
+//!   and keys where we differ from helmfile are kept in [`Helmfile::notes`] for `lint`.
 //! - An environment not declared in a theme's `environments:` makes [`Theme::load`]
 //!   fail and [`Repo::load`] skip that theme, as helmfile skips it; `default` is always
 //!   declared.
@@ -47,9 +42,10 @@
 //!
 //! # Not read
 //!
-//! Environment values (`environments.<env>.values`), sub-helmfile `values:`, remote
-//! sub-helmfiles (`git::...`), `bases:`, `helmDefaults` other than `kubeContext`, and
-//! values templates (`*.gotmpl` values files, refused).
+//! Environment values (`environments.<env>.values`) and sub-helmfile `values:` (they
+//! only reach templates, which cannot read them yet: noted), remote sub-helmfiles
+//! (`git::...`, refused), `bases:` (refused) and values templates (`*.gotmpl` values
+//! files, refused).
 //!
 //! # Errors
 //!
@@ -58,14 +54,15 @@
 //! names`).
 
 mod graph;
+pub mod keys;
 mod model;
 mod selector;
 mod template;
 
 pub use graph::{Graph, GraphNode, Plan, ReleaseId, ReleaseRef};
 pub use model::{
-    Helmfile, InlineValues, RawManifest, RawPhase, Release, ReleaseStack, Repo, Repository,
-    SkippedTheme, SubHelmfile, Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
+    Helmfile, Hook, InlineValues, KeyNote, RawManifest, RawPhase, Release, ReleaseStack, Repo,
+    Repository, SkippedTheme, SubHelmfile, Theme, ValuesEntry, HOOK_EVENTS,
 };
 pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};

@@ -6,50 +6,13 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
+use super::keys::{KeyStatus, Place};
 use super::selector::Selector;
 use super::template::{self, TemplateContext, SUPPORTED};
 use super::ThemeError;
+use crate::helm_settings::{HelmSettings, SetKind, SetValue};
 use crate::names;
 use crate::values::{parse_documents, LayerConfig, LayerRequest, Node, Stack, Value};
-
-/// Top-level keys helmfile knows that we read past (they tune helm flags, hooks,
-/// state values or remote bases, none of which decide which release gets which
-/// values files here).
-pub const IGNORED_TOP_LEVEL_KEYS: &[&str] = &[
-    "helmDefaults",
-    "bases",
-    "values",
-    "helmBinary",
-    "kustomizeBinary",
-    "apiVersions",
-    "kubeVersion",
-    "hooks",
-    "missingFileHandlerConfig",
-    "lockFilePath",
-    "context",
-    "kubeContext",
-    "namespace",
-    "chart",
-];
-
-/// Release keys that change what helmfile installs and that hfapply cannot honour;
-/// refused rather than silently ignored.
-pub const REFUSED_RELEASE_KEYS: &[&str] = &[
-    "set",
-    "setTemplate",
-    "valuesTemplate",
-    "condition",
-    "hooks",
-    "inherit",
-    "dependencies",
-    "jsonPatches",
-    "strategicMergePatches",
-    "transformers",
-    "env",
-    "installedTemplate",
-    "valuesPathPrefix",
-    "adopt",
-];
 
 /// The file names a theme directory's helmfile may have, in the order looked for.
 const HELMFILE_NAMES: [&str; 2] = ["helmfile.yaml", "helmfile.yaml.gotmpl"];
@@ -93,8 +56,11 @@ pub struct Release {
     pub needs: Vec<String>,
     /// False to delete the release (`installed: false`); default true.
     pub installed: bool,
-    /// `createNamespace:`, when set.
-    pub create_namespace: Option<bool>,
+    /// helm settings: the release's own over `helmDefaults` (`createNamespace`
+    /// included).
+    pub helm: HelmSettings,
+    /// `hooks:`, in definition order.
+    pub hooks: Vec<Hook>,
     /// `kubeContext:`, when set.
     pub kube_context: Option<String>,
     /// `values:` entries in order.
@@ -103,8 +69,6 @@ pub struct Release {
     pub secrets: Vec<String>,
     /// `missingFileHandler:` (`Error`, `Warn`, `Info`, `Debug`), when set.
     pub missing_file_handler: Option<String>,
-    /// Keys present but not used by hfapply (helm flags such as `wait`).
-    pub ignored_keys: Vec<String>,
     /// 1-based line where the release is declared.
     pub line: u32,
 }
@@ -140,11 +104,55 @@ pub struct Helmfile {
     /// Top-level `missingFileHandler:`, when set.
     pub missing_file_handler: Option<String>,
     /// `helmDefaults.kubeContext`, when set: the kube context of releases without
-    /// their own (the only part of `helmDefaults` read).
+    /// their own.
     pub default_kube_context: Option<String>,
-    /// Top-level keys present but ignored (see [`IGNORED_TOP_LEVEL_KEYS`]).
-    pub ignored_keys: Vec<String>,
+    /// `helmDefaults:` helm settings (already applied under each release's own).
+    pub helm_defaults: HelmSettings,
+    /// Top-level `hooks:`: run once for the file on `prepare` and `cleanup`.
+    pub hooks: Vec<Hook>,
+    /// Keys accepted where hfapply differs from helmfile, for `lint` to say so.
+    pub notes: Vec<KeyNote>,
 }
+
+/// A key accepted where hfapply differs from helmfile (see [`super::keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyNote {
+    /// 1-based line of the key.
+    pub line: u32,
+    /// The key path (`releases[0].disableValidation`).
+    pub key: String,
+    /// How hfapply differs.
+    pub text: &'static str,
+}
+
+/// A helmfile hook (`hooks:` of a release or of the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// `name:`, or the command when unset (as helmfile names it).
+    pub name: String,
+    /// `events:`, matched case-sensitively.
+    pub events: Vec<String>,
+    /// `command:` after the file pass; `.Event`, `.Release` and `.Environment` are
+    /// evaluated when it runs.
+    pub command: String,
+    /// `args:` after the file pass, evaluated as `command`.
+    pub args: Vec<String>,
+    /// `showlogs:`.
+    pub showlogs: bool,
+    /// 1-based line of the hook.
+    pub line: u32,
+}
+
+/// The events a hook may name, as helmfile 1.7 fires them.
+pub const HOOK_EVENTS: [&str; 7] = [
+    "prepare",
+    "preapply",
+    "presync",
+    "postsync",
+    "preuninstall",
+    "postuninstall",
+    "cleanup",
+];
 
 /// A theme: one `helmfiles/<theme>/helmfile.yaml` and its directory.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,8 +330,13 @@ impl Helmfile {
             helmfiles: Vec::new(),
             missing_file_handler: None,
             default_kube_context: None,
-            ignored_keys: Vec::new(),
+            helm_defaults: HelmSettings::default(),
+            hooks: Vec::new(),
+            notes: Vec::new(),
         };
+        let mut override_namespace = None;
+        let mut override_kube_context = None;
+        let mut release_items = Vec::new();
         let mut common_labels = BTreeMap::new();
         for doc in docs.into_iter().flatten() {
             let map = match &doc.node {
@@ -335,22 +348,31 @@ impl Helmfile {
                 )),
             };
             for (key, value) in map {
+                let line = value.origin.line;
+                let status = reader.status(Place::TopLevel, key, key, line)?;
+                if let KeyStatus::Different(text) = status {
+                    hf.notes.push(KeyNote {
+                        line,
+                        key: key.clone(),
+                        text,
+                    });
+                    continue;
+                }
                 match key.as_str() {
                     "repositories" => reader.repositories(value, &mut hf.repositories)?,
-                    "environments" => reader.environments(value, &mut hf.environments)?,
-                    "releases" => {
-                        for (i, item) in reader.list(value, "releases")?.iter().enumerate() {
-                            hf.releases.push(reader.release(item, i)?);
-                        }
+                    "environments" => {
+                        reader.environments(value, &mut hf.environments, &mut hf.notes)?
                     }
-                    "helmfiles" => reader.helmfiles(value, &mut hf.helmfiles)?,
+                    // Releases are read after the whole file: helmDefaults may follow them.
+                    "releases" => {
+                        release_items.extend(reader.list(value, "releases")?.iter().cloned())
+                    }
+                    "helmfiles" => reader.helmfiles(value, &mut hf.helmfiles, &mut hf.notes)?,
                     "templates" => {
                         // Used through anchors; only its shape is checked.
                         if !is_null(value) && value.as_map().is_none() {
-                            return Err(reader.at(
-                                value.origin.line,
-                                "templates must be a map of named release templates",
-                            ));
+                            return Err(reader
+                                .at(line, "templates must be a map of named release templates"));
                         }
                     }
                     "commonLabels" => {
@@ -358,36 +380,59 @@ impl Helmfile {
                     }
                     "missingFileHandler" => {
                         hf.missing_file_handler =
-                            reader.opt_string(value, "missingFileHandler", false)?
+                            reader.missing_file_handler(value, "missingFileHandler", None)?
                     }
                     "helmDefaults" => {
-                        if let Some(kc) = reader
-                            .map(value, "helmDefaults")?
-                            .and_then(|m| m.get("kubeContext"))
-                        {
-                            hf.default_kube_context =
-                                reader.opt_string(kc, "helmDefaults.kubeContext", false)?;
-                        }
-                        if !hf.ignored_keys.iter().any(|i| i == key) {
-                            hf.ignored_keys.push(key.clone());
+                        for (k, v) in reader.map(value, "helmDefaults")?.into_iter().flatten() {
+                            let what = format!("helmDefaults.{k}");
+                            let status =
+                                reader.status(Place::HelmDefaults, k, &what, v.origin.line)?;
+                            if let KeyStatus::Different(text) = status {
+                                hf.notes.push(KeyNote {
+                                    line: v.origin.line,
+                                    key: what,
+                                    text,
+                                });
+                                continue;
+                            }
+                            if k == "kubeContext" {
+                                hf.default_kube_context = reader.opt_string(v, &what, false)?;
+                            } else if !reader.setting(k, v, &what, None, &mut hf.helm_defaults)? {
+                                return Err(reader.at(
+                                    v.origin.line,
+                                    &format!(
+                                        "{what} is not read by hfapply (a bug: please report it)"
+                                    ),
+                                ));
+                            }
                         }
                     }
-                    k if IGNORED_TOP_LEVEL_KEYS.contains(&k) => {
-                        if !hf.ignored_keys.iter().any(|i| i == k) {
-                            hf.ignored_keys.push(k.to_string());
-                        }
+                    "apiVersions" | "kubeVersion" => {
+                        reader.setting(key, value, key, None, &mut hf.helm_defaults)?;
+                    }
+                    "hooks" => hf.hooks = reader.hooks(value, "hooks", &mut hf.notes)?,
+                    "namespace" => override_namespace = reader.opt_string(value, key, false)?,
+                    "kubeContext" => {
+                        override_kube_context = reader.opt_string(value, key, false)?
                     }
                     other => {
                         return Err(reader.at(
-                            value.origin.line,
-                            &format!(
-                                "unknown top-level key `{other}`; a helmfile has releases, \
-                                 repositories, environments, helmfiles, templates, ..."
-                            ),
+                            line,
+                            &format!("{other} is not read by hfapply (a bug: please report it)"),
                         ))
                     }
                 }
             }
+        }
+        for (i, item) in release_items.iter().enumerate() {
+            let mut release = reader.release(item, i, &hf.helm_defaults, &mut hf.notes)?;
+            if let Some(ns) = &override_namespace {
+                release.namespace = Some(ns.clone());
+            }
+            if let Some(kc) = &override_kube_context {
+                release.kube_context = Some(kc.clone());
+            }
+            hf.releases.push(release);
         }
         for release in &mut hf.releases {
             // As helmfile: commonLabels override the release's own labels.
@@ -682,6 +727,7 @@ impl Reader<'_> {
         let ctx = TemplateContext {
             env: self.env,
             release: None,
+            event: None,
             defer_release: true,
         };
         let rendered = template::render(text, &ctx).map_err(|e| {
@@ -720,6 +766,7 @@ impl Reader<'_> {
             let file_pass = TemplateContext {
                 env: self.env,
                 release: None,
+                event: None,
                 defer_release: in_release,
             };
             out = template::render(&out, &file_pass).map_err(fail)?;
@@ -728,6 +775,7 @@ impl Reader<'_> {
             let release_pass = TemplateContext {
                 env: self.env,
                 release,
+                event: None,
                 defer_release: false,
             };
             out = template::render(&out, &release_pass).map_err(fail)?;
@@ -845,6 +893,9 @@ impl Reader<'_> {
             let Some(map) = self.map(item, &what)? else {
                 return Err(self.at(item.origin.line, &format!("{what} must be a map")));
             };
+            for (k, v) in map {
+                self.status(Place::Repository, k, &format!("{what}.{k}"), v.origin.line)?;
+            }
             let field = |key: &str| -> Result<Option<String>, ThemeError> {
                 match map.get(key) {
                     Some(v) => self.opt_string(v, &format!("{what}.{key}"), false),
@@ -871,7 +922,32 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn environments(&self, value: &Value, out: &mut Vec<String>) -> Result<(), ThemeError> {
+    /// A hook's text after the file pass only (actions on `.Release` and `.Event`
+    /// kept for when it runs).
+    fn file_pass(&self, value: &Value, what: &str) -> Result<String, ThemeError> {
+        let text = match &value.node {
+            Node::Scalar(s) if s.is_null() => return Ok(String::new()),
+            Node::Scalar(s) => s.text.clone(),
+            _ => return Err(self.at(value.origin.line, &format!("{what} must be a string"))),
+        };
+        if self.pre_rendered {
+            return Ok(text);
+        }
+        let file_pass = TemplateContext {
+            env: self.env,
+            release: None,
+            event: None,
+            defer_release: true,
+        };
+        template::render(&text, &file_pass).map_err(|e| self.at(value.origin.line, &e.to_string()))
+    }
+
+    fn environments(
+        &self,
+        value: &Value,
+        out: &mut Vec<String>,
+        notes: &mut Vec<KeyNote>,
+    ) -> Result<(), ThemeError> {
         let Some(map) = self.map(value, "environments")? else {
             return Ok(());
         };
@@ -882,6 +958,18 @@ impl Reader<'_> {
                     &format!("environments.{name} must be a map (values, secrets, ...)"),
                 ));
             }
+            for (k, v) in spec.as_map().into_iter().flatten() {
+                let what = format!("environments.{name}.{k}");
+                if let KeyStatus::Different(text) =
+                    self.status(Place::Environment, k, &what, v.origin.line)?
+                {
+                    notes.push(KeyNote {
+                        line: v.origin.line,
+                        key: what,
+                        text,
+                    });
+                }
+            }
             if !out.contains(name) {
                 out.push(name.clone());
             }
@@ -889,7 +977,12 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn helmfiles(&self, value: &Value, out: &mut Vec<SubHelmfile>) -> Result<(), ThemeError> {
+    fn helmfiles(
+        &self,
+        value: &Value,
+        out: &mut Vec<SubHelmfile>,
+        notes: &mut Vec<KeyNote>,
+    ) -> Result<(), ThemeError> {
         for (i, item) in self.list(value, "helmfiles")?.iter().enumerate() {
             let what = format!("helmfiles[{i}]");
             let line = item.origin.line;
@@ -901,6 +994,18 @@ impl Reader<'_> {
                     line,
                 },
                 Node::Map(map) => {
+                    for (k, v) in map {
+                        let key_what = format!("{what}.{k}");
+                        if let KeyStatus::Different(text) =
+                            self.status(Place::SubHelmfile, k, &key_what, v.origin.line)?
+                        {
+                            notes.push(KeyNote {
+                                line: v.origin.line,
+                                key: key_what,
+                                text,
+                            });
+                        }
+                    }
                     let path = match map.get("path") {
                         Some(v) => self.opt_string(v, &format!("{what}.path"), false)?,
                         None => None,
@@ -958,7 +1063,330 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn release(&self, item: &Value, index: usize) -> Result<Release, ThemeError> {
+    /// Looks `key` up in `place`'s table: an unknown key (with the nearest known one)
+    /// and a refused key are errors at `line`.
+    fn status(
+        &self,
+        place: Place,
+        key: &str,
+        what: &str,
+        line: u32,
+    ) -> Result<KeyStatus, ThemeError> {
+        match place.lookup(key) {
+            Ok(k) => match k.status {
+                KeyStatus::Refused(why) => {
+                    Err(self.at(line, &format!("{what} is not supported by hfapply: {why}")))
+                }
+                status => Ok(status),
+            },
+            Err(nearest) => Err(self.at(
+                line,
+                &format!(
+                    "unknown key `{key}` in {}{}; helmfile 1.7 has no such key either \
+                     (docs/migrating-from-helmfile.md lists every key)",
+                    place.title(),
+                    nearest
+                        .map(|n| format!(" (did you mean `{n}`?)"))
+                        .unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// Reads a helm setting (`wait`, `timeout`, ...) into `out`; false when `key` is
+    /// not one.
+    fn setting(
+        &self,
+        key: &str,
+        value: &Value,
+        what: &str,
+        ctx: Option<(&str, &str)>,
+        out: &mut HelmSettings,
+    ) -> Result<bool, ThemeError> {
+        let b = || self.bool_in(value, what, ctx);
+        let s = || self.opt_string_in(value, what, ctx, ctx.is_some());
+        let n = || self.number(value, what, ctx);
+        let list = || self.string_list(value, what, ctx);
+        match key {
+            "wait" => out.wait = b()?,
+            "waitForJobs" => out.wait_for_jobs = b()?,
+            "timeout" => out.timeout = n()?,
+            "recreatePods" => out.recreate_pods = b()?,
+            "force" => out.force = b()?,
+            "forceConflicts" => out.force_conflicts = b()?,
+            "atomic" => out.atomic = b()?,
+            "rollbackOnFailure" => out.rollback_on_failure = b()?,
+            "cleanupOnFail" => out.cleanup_on_fail = b()?,
+            "createNamespace" => out.create_namespace = b()?,
+            "disableOpenAPIValidation" => out.disable_openapi_validation = b()?,
+            "skipSchemaValidation" => out.skip_schema_validation = b()?,
+            "historyMax" => out.history_max = n()?,
+            "devel" => out.devel = b()?,
+            "verify" => out.verify = b()?,
+            "keyring" => out.keyring = s()?,
+            "enableDNS" => out.enable_dns = b()?,
+            "reuseValues" => out.reuse_values = b()?,
+            "skipCRDs" => out.skip_crds = b()?,
+            "postRenderer" => out.post_renderer = s()?,
+            "postRendererArgs" => out.post_renderer_args = Some(list()?),
+            "cascade" => {
+                out.cascade = s()?;
+                if let Some(c) = &out.cascade {
+                    if !["background", "orphan", "foreground"].contains(&c.as_str()) {
+                        return Err(self.at(
+                            value.origin.line,
+                            &format!("{what} must be background, orphan or foreground, not `{c}`"),
+                        ));
+                    }
+                }
+            }
+            "deleteWait" => out.delete_wait = b()?,
+            "deleteTimeout" => out.delete_timeout = n()?,
+            "takeOwnership" => out.take_ownership = b()?,
+            "insecureSkipTLSVerify" => out.insecure_skip_tls_verify = b()?,
+            "plainHttp" => out.plain_http = b()?,
+            "description" => out.description = s()?,
+            "apiVersions" => out.api_versions = Some(list()?),
+            "kubeVersion" => out.kube_version = s()?,
+            "args" => out.args = self.args_list(value, what)?,
+            "syncArgs" => out.sync_args = self.args_list(value, what)?,
+            "templateArgs" => out.template_args = self.args_list(value, what)?,
+            "set" | "setString" => {
+                for (j, item) in self.list(value, what)?.iter().enumerate() {
+                    out.set.push(self.set_value(
+                        item,
+                        &format!("{what}[{j}]"),
+                        key == "setString",
+                        ctx,
+                    )?);
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// `args:`-like lists: helmfile joins the entries with spaces and splits them
+    /// again on whitespace (`argparser.CollectArgs`), so `- --set a=b` is two args.
+    fn args_list(&self, value: &Value, what: &str) -> Result<Vec<String>, ThemeError> {
+        Ok(self
+            .string_list(value, what, None)?
+            .iter()
+            .flat_map(|a| a.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect())
+    }
+
+    fn string_list(
+        &self,
+        value: &Value,
+        what: &str,
+        ctx: Option<(&str, &str)>,
+    ) -> Result<Vec<String>, ThemeError> {
+        let mut out = Vec::new();
+        for (j, item) in self.list(value, what)?.iter().enumerate() {
+            let item_what = format!("{what}[{j}]");
+            out.push(
+                self.opt_string_in(item, &item_what, ctx, ctx.is_some())?
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+
+    fn number(
+        &self,
+        value: &Value,
+        what: &str,
+        ctx: Option<(&str, &str)>,
+    ) -> Result<Option<u64>, ThemeError> {
+        let Some(text) = self.opt_string_in(value, what, ctx, ctx.is_some())? else {
+            return Ok(None);
+        };
+        text.trim().parse::<u64>().map(Some).map_err(|_| {
+            self.at(
+                value.origin.line,
+                &format!("{what} must be a whole number of seconds or a count, not `{text}`"),
+            )
+        })
+    }
+
+    fn set_value(
+        &self,
+        item: &Value,
+        what: &str,
+        string: bool,
+        ctx: Option<(&str, &str)>,
+    ) -> Result<SetValue, ThemeError> {
+        let Some(map) = self.map(item, what)? else {
+            return Err(self.at(
+                item.origin.line,
+                &format!("{what} must be a map (name, value)"),
+            ));
+        };
+        let field = |k: &str| map.get(k);
+        let name = match field("name") {
+            Some(v) => self.opt_string_in(v, &format!("{what}.name"), ctx, ctx.is_some())?,
+            None => None,
+        }
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| self.at(item.origin.line, &format!("{what}.name is missing")))?;
+        for k in map.keys() {
+            if !["name", "value", "values", "file"].contains(&k.as_str()) {
+                return Err(self.at(
+                    item.origin.line,
+                    &format!("unknown key `{k}` in {what}; a set entry has name and value, values or file"),
+                ));
+            }
+        }
+        let value = if let Some(v) = field("value") {
+            let text = match &v.node {
+                Node::Scalar(_) => self
+                    .opt_string_in(v, &format!("{what}.value"), ctx, ctx.is_some())?
+                    .unwrap_or_default(),
+                _ => {
+                    return Err(self.at(
+                        v.origin.line,
+                        &format!("{what}.value must be plain text; use values: for a list"),
+                    ))
+                }
+            };
+            if text.starts_with("ref+") {
+                return Err(self.at(
+                    v.origin.line,
+                    &format!("{what}.value is a vals reference, which hfapply does not resolve; put the secret in a sops secrets file"),
+                ));
+            }
+            SetKind::Value(text)
+        } else if let Some(v) = field("values") {
+            SetKind::Values(self.string_list(v, &format!("{what}.values"), ctx)?)
+        } else if let Some(v) = field("file") {
+            if string {
+                return Err(self.at(
+                    v.origin.line,
+                    &format!("{what}.file is only for set:, not setString:"),
+                ));
+            }
+            let f = self
+                .opt_string_in(v, &format!("{what}.file"), ctx, ctx.is_some())?
+                .unwrap_or_default();
+            SetKind::File(f)
+        } else {
+            return Err(self.at(
+                item.origin.line,
+                &format!("{what} needs value, values or file"),
+            ));
+        };
+        Ok(SetValue {
+            name,
+            value,
+            string,
+        })
+    }
+
+    fn missing_file_handler(
+        &self,
+        value: &Value,
+        what: &str,
+        ctx: Option<(&str, &str)>,
+    ) -> Result<Option<String>, ThemeError> {
+        let handler = self.opt_string_in(value, what, ctx, ctx.is_some())?;
+        if let Some(h) = &handler {
+            if !["Error", "Warn", "Info", "Debug"].contains(&h.as_str()) {
+                return Err(self.at(
+                    value.origin.line,
+                    &format!("{what} must be Error, Warn, Info or Debug, not `{h}`"),
+                ));
+            }
+        }
+        Ok(handler)
+    }
+
+    /// `hooks:` of a release (`ctx` set) or of the file.
+    fn hooks(
+        &self,
+        value: &Value,
+        what: &str,
+        notes: &mut Vec<KeyNote>,
+    ) -> Result<Vec<Hook>, ThemeError> {
+        let mut out = Vec::new();
+        for (j, item) in self.list(value, what)?.iter().enumerate() {
+            let hook_what = format!("{what}[{j}]");
+            let line = item.origin.line;
+            let Some(map) = self.map(item, &hook_what)? else {
+                return Err(self.at(
+                    line,
+                    &format!("{hook_what} must be a map (events, command, args)"),
+                ));
+            };
+            let mut hook = Hook {
+                name: String::new(),
+                events: Vec::new(),
+                command: String::new(),
+                args: Vec::new(),
+                showlogs: false,
+                line,
+            };
+            for (k, v) in map {
+                let key_what = format!("{hook_what}.{k}");
+                if let KeyStatus::Different(text) =
+                    self.status(Place::Hook, k, &key_what, v.origin.line)?
+                {
+                    notes.push(KeyNote {
+                        line: v.origin.line,
+                        key: key_what,
+                        text,
+                    });
+                    continue;
+                }
+                // The file pass only: `.Event`, `.Release` are evaluated when it runs.
+                let text = |v: &Value, w: &str| self.file_pass(v, w);
+                match k.as_str() {
+                    "name" => hook.name = text(v, &key_what)?,
+                    "command" => hook.command = text(v, &key_what)?,
+                    "showlogs" => {
+                        hook.showlogs = self.bool_in(v, &key_what, None)?.unwrap_or(false)
+                    }
+                    "events" => {
+                        for (e, ev) in self.list(v, &key_what)?.iter().enumerate() {
+                            let event = text(ev, &format!("{key_what}[{e}]"))?;
+                            if !HOOK_EVENTS.contains(&event.as_str()) {
+                                return Err(self.at(
+                                    ev.origin.line,
+                                    &format!(
+                                        "{key_what}[{e}] `{event}` is not an event hfapply fires; use one of {} (case matters)",
+                                        HOOK_EVENTS.join(", ")
+                                    ),
+                                ));
+                            }
+                            hook.events.push(event);
+                        }
+                    }
+                    "args" => {
+                        for (a, arg) in self.list(v, &key_what)?.iter().enumerate() {
+                            hook.args.push(text(arg, &format!("{key_what}[{a}]"))?);
+                        }
+                    }
+                    _ => unreachable!("every honoured hook key is matched"),
+                }
+            }
+            if hook.command.is_empty() {
+                return Err(self.at(line, &format!("{hook_what}.command is missing")));
+            }
+            if hook.name.is_empty() {
+                hook.name = hook.command.clone();
+            }
+            out.push(hook);
+        }
+        Ok(out)
+    }
+
+    fn release(
+        &self,
+        item: &Value,
+        index: usize,
+        defaults: &HelmSettings,
+        notes: &mut Vec<KeyNote>,
+    ) -> Result<Release, ThemeError> {
         let what = format!("releases[{index}]");
         let line = item.origin.line;
         let Some(map) = self.map(item, &what)? else {
@@ -984,16 +1412,27 @@ impl Reader<'_> {
             labels: BTreeMap::new(),
             needs: Vec::new(),
             installed: true,
-            create_namespace: None,
+            helm: HelmSettings::default(),
+            hooks: Vec::new(),
             kube_context: None,
             values: Vec::new(),
             secrets: Vec::new(),
             missing_file_handler: None,
-            ignored_keys: Vec::new(),
             line,
         };
+        let mut own = HelmSettings::default();
         for (key, value) in map {
             let key_what = format!("{what}.{key}");
+            if let KeyStatus::Different(text) =
+                self.status(Place::Release, key, &key_what, value.origin.line)?
+            {
+                notes.push(KeyNote {
+                    line: value.origin.line,
+                    key: key_what,
+                    text,
+                });
+                continue;
+            }
             match key.as_str() {
                 "name" | "namespace" => {}
                 // helmfile trims the rendered chart and version.
@@ -1014,15 +1453,13 @@ impl Reader<'_> {
                 }
                 "missingFileHandler" => {
                     release.missing_file_handler =
-                        self.opt_string_in(value, &key_what, ctx, true)?
+                        self.missing_file_handler(value, &key_what, ctx)?
                 }
                 "labels" => release.labels = self.string_map_in(value, &key_what, ctx, true)?,
                 "installed" => {
                     release.installed = self.bool_in(value, &key_what, ctx)?.unwrap_or(true)
                 }
-                "createNamespace" => {
-                    release.create_namespace = self.bool_in(value, &key_what, ctx)?
-                }
+                "hooks" => release.hooks = self.hooks(value, &key_what, notes)?,
                 "needs" => release.needs = self.needs(value, &key_what, ctx)?,
                 "values" => {
                     let items = self.list(value, &key_what).map_err(|_| {
@@ -1061,21 +1498,20 @@ impl Reader<'_> {
                             .push(self.file_path(entry, &entry_what, ctx)?);
                     }
                 }
-                k if REFUSED_RELEASE_KEYS.contains(&k) => {
-                    return Err(self.at(
-                        value.origin.line,
-                        &format!(
-                            "{key_what} is not supported by hfapply (it changes what helmfile \
-                             installs); express it in values files or remove it"
-                        ),
-                    ))
+                k => {
+                    if !self.setting(k, value, &key_what, ctx, &mut own)? {
+                        return Err(self.at(
+                            value.origin.line,
+                            &format!("{key_what} is not read by hfapply (a bug: please report it)"),
+                        ));
+                    }
                 }
-                other => release.ignored_keys.push(other.to_string()),
             }
         }
         if release.chart.is_empty() {
             return Err(self.at(line, &format!("{what}.chart is missing")));
         }
+        release.helm = own.over(defaults);
         Ok(release)
     }
 
@@ -1090,6 +1526,7 @@ impl Reader<'_> {
         let release_pass = TemplateContext {
             env: self.env,
             release: None,
+            event: None,
             defer_release: false,
         };
         template::render(&text, &release_pass)

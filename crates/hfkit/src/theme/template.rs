@@ -17,7 +17,8 @@
 
 /// The supported subset, as shown in error messages.
 pub const SUPPORTED: &str = "hfapply evaluates only {{ .Environment.Name }}, \
-    {{ .Release.Name }}, {{ .Release.Namespace }} and the escaped form {{`...`}}";
+    {{ .Release.Name }}, {{ .Release.Namespace }}, {{ .Event.Name }} (in hooks) and the \
+    escaped form {{`...`}}";
 
 /// An action outside the supported subset, or a malformed one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +41,8 @@ pub struct TemplateContext<'a> {
     /// `.Release.Name` and `.Release.Namespace` (empty when unset), when rendering a
     /// release's field.
     pub release: Option<(&'a str, &'a str)>,
+    /// `.Event.Name`, when running a hook.
+    pub event: Option<&'a str>,
     /// The file pass inside `releases:`: `.Release.*` actions are kept as written so
     /// the release pass evaluates them.
     pub defer_release: bool,
@@ -86,6 +89,15 @@ pub fn render(text: &str, ctx: &TemplateContext<'_>) -> Result<String, TemplateE
                     None => {
                         return Err(fail(Some(
                             "`.Release` is only available in the fields of a release",
+                        )))
+                    }
+                },
+                ".Event.Name" => match ctx.event {
+                    Some(event) => out.push_str(event),
+                    None if ctx.defer_release => out.push_str(expr),
+                    None => {
+                        return Err(fail(Some(
+                            "`.Event` is only available in a hook's command and args",
                         )))
                     }
                 },
@@ -165,6 +177,7 @@ mod tests {
         TemplateContext {
             env,
             release: None,
+            event: None,
             defer_release: true,
         }
     }
@@ -180,6 +193,7 @@ mod tests {
         let ctx = TemplateContext {
             env: "prod",
             release: Some(("plex", "media")),
+            event: None,
             defer_release: false,
         };
         assert_eq!(render(&out, &ctx).unwrap(), "values/plex/prod-plex");
@@ -190,6 +204,7 @@ mod tests {
         let ctx = TemplateContext {
             env: "e",
             release: Some(("r", "ns")),
+            event: None,
             defer_release: false,
         };
         assert_eq!(
@@ -218,6 +233,7 @@ mod tests {
         let ctx = TemplateContext {
             env: "e",
             release: None,
+            event: None,
             defer_release: false,
         };
         assert!(render("{{ .Release.Name }}", &ctx).is_err());

@@ -1,0 +1,217 @@
+//! helmfile hooks (`hooks:` of a release or of a file), run with helmfile v1.7.4's
+//! rules (`pkg/event/bus.go`):
+//!
+//! - a hook runs for an event when its `events:` lists the event (case-sensitive); the
+//!   hooks of one event run in definition order, each after the previous finished;
+//! - `command` and `args` are evaluated with `.Event.Name`, `.Environment.Name` and
+//!   `.Release.Name`/`.Release.Namespace`; the command runs without a shell, in the
+//!   helmfile's directory (a relative command path is relative to it too);
+//! - a hook that fails (cannot start, or exits non-zero) fails what it hooks, with
+//!   `hook[NAME]: command `CMD` failed`; its output is shown when `showlogs: true`, and
+//!   always when it fails.
+//!
+//! When hfapply fires which event is in `run.rs` and `docs/migrating-from-helmfile.md`.
+//! Hooks get the environment without sops key variables (as helm does, see
+//! `hfkit_sops::process`), plus `KUBECONFIG` when `--kubeconfig` names a file.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use hfkit::theme::{render, Hook, TemplateContext};
+use serde::Serialize;
+
+/// One hook that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookRun {
+    /// The event.
+    pub event: String,
+    /// The hook's name (its command when unnamed).
+    pub name: String,
+    /// Exit status (`None`: killed by a signal or not started).
+    pub exit: Option<i32>,
+    /// Its standard output and error, interleaved as written.
+    pub output: String,
+}
+
+/// Where and for what a hook runs.
+#[derive(Debug, Clone)]
+pub struct HookScope<'a> {
+    /// The helmfile's directory.
+    pub dir: &'a Path,
+    /// The environment name.
+    pub env: &'a str,
+    /// `(name, namespace)` of the release; `None` for a file's own hooks.
+    pub release: Option<(&'a str, &'a str)>,
+    /// `KUBECONFIG` for the hook, when the run was given a kubeconfig file.
+    pub kubeconfig: Option<&'a Path>,
+}
+
+/// Runs the hooks of `hooks` that list `event`, in order; stops at the first that
+/// fails. `show` gets each output line of a `showlogs` hook (and of a failing one).
+pub fn run(
+    hooks: &[Hook],
+    event: &str,
+    scope: &HookScope<'_>,
+    show: &dyn Fn(&str),
+) -> Result<Vec<HookRun>, (Vec<HookRun>, String)> {
+    let mut ran = Vec::new();
+    for hook in hooks.iter().filter(|h| h.events.iter().any(|e| e == event)) {
+        let ctx = TemplateContext {
+            env: scope.env,
+            release: scope.release,
+            event: Some(event),
+            defer_release: false,
+        };
+        let eval = |text: &str| render(text, &ctx).map_err(|e| format!("hook[{}]: {e}", hook.name));
+        let command = match eval(&hook.command) {
+            Ok(c) => c,
+            Err(e) => return Err((ran, e)),
+        };
+        let mut args = Vec::new();
+        for a in &hook.args {
+            match eval(a) {
+                Ok(a) => args.push(a),
+                Err(e) => return Err((ran, e)),
+            }
+        }
+        let program = program_path(scope.dir, &command);
+        let mut cmd = hfkit_sops::process::command_with_opt_in(&program);
+        cmd.args(&args)
+            .current_dir(scope.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(k) = scope.kubeconfig {
+            cmd.env("KUBECONFIG", k);
+        }
+        let result = cmd.output();
+        let (exit, output, failure) = match result {
+            Ok(out) => {
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                let failure = (!out.status.success()).then(|| {
+                    format!(
+                        "hook[{}]: command `{command}` failed: {}",
+                        hook.name, out.status
+                    )
+                });
+                (out.status.code(), text, failure)
+            }
+            Err(e) => (
+                None,
+                String::new(),
+                Some(format!(
+                    "hook[{}]: command `{command}` cannot start: {e} (it runs without a shell, from {})",
+                    hook.name,
+                    scope.dir.display()
+                )),
+            ),
+        };
+        if hook.showlogs || failure.is_some() {
+            for line in output.lines() {
+                show(&format!("hook[{event}] logs | {line}"));
+            }
+        }
+        ran.push(HookRun {
+            event: event.to_string(),
+            name: hook.name.clone(),
+            exit,
+            output,
+        });
+        if let Some(f) = failure {
+            return Err((ran, f));
+        }
+    }
+    Ok(ran)
+}
+
+/// Whether any hook of `hooks` runs on `event`.
+pub fn any_for(hooks: &[Hook], event: &str) -> bool {
+    hooks.iter().any(|h| h.events.iter().any(|e| e == event))
+}
+
+/// The program to start: a command with a `/` is a path relative to the helmfile's
+/// directory (as Go's exec resolves it against the child's directory); a bare name is
+/// looked up on PATH.
+pub fn program_path(dir: &Path, command: &str) -> PathBuf {
+    let p = Path::new(command);
+    if command.contains('/') && p.is_relative() {
+        dir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// Fingerprint material of `hooks`: every hook's events, command and args as written
+/// (after the file pass), and the content of a command that is a file under `dir`.
+pub fn material(hooks: &[Hook], dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for h in hooks {
+        let text = format!("{:?}|{}|{:?}\n", h.events, h.command, h.args);
+        out.extend_from_slice(text.as_bytes());
+        // The command may still hold `{{ .Event.Name }}` and the like; a path without
+        // actions is read as a file.
+        if !h.command.contains("{{") {
+            let path = program_path(dir, &h.command);
+            if path.is_file() {
+                if let Ok(bytes) = hfkit::limits::read_limited(&path, 64 << 20) {
+                    out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+                    out.extend_from_slice(&bytes);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What a release's hooks need, apart from its decrypted values: cheap to move to
+/// the blocking pool.
+#[derive(Debug, Clone)]
+pub struct ReleaseHooks {
+    /// The hooks.
+    pub hooks: Vec<Hook>,
+    /// The theme directory.
+    pub dir: PathBuf,
+    /// The environment.
+    pub env: String,
+    /// The release name.
+    pub name: String,
+    /// `theme/release`, the prefix of shown lines.
+    pub label: String,
+}
+
+impl ReleaseHooks {
+    /// The hooks of `p`.
+    pub fn of(p: &crate::plan::Prepared) -> ReleaseHooks {
+        ReleaseHooks {
+            hooks: p.hooks.clone(),
+            dir: p.theme_dir.clone(),
+            env: p.env.clone(),
+            name: p.name.clone(),
+            label: p.label(),
+        }
+    }
+
+    /// Runs the hooks for `event` in namespace `ns` (see [`run`]); the lines shown go
+    /// to `show` prefixed with the release.
+    pub fn fire(
+        &self,
+        ns: &str,
+        event: &str,
+        kubeconfig: Option<&Path>,
+        show: &dyn Fn(&str),
+    ) -> Result<Vec<HookRun>, (Vec<HookRun>, String)> {
+        if !any_for(&self.hooks, event) {
+            return Ok(Vec::new());
+        }
+        let scope = HookScope {
+            dir: &self.dir,
+            env: &self.env,
+            release: Some((&self.name, ns)),
+            kubeconfig,
+        };
+        run(&self.hooks, event, &scope, &|line| {
+            show(&format!("{}: {line}", self.label))
+        })
+    }
+}
