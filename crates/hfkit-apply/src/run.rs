@@ -511,9 +511,14 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) -> S
         return Ok((Outcome::Unchanged, None, 0));
     }
     // Refused setting combinations fail before anything changes.
+    let major = if p.helm.depends_on_helm_version() {
+        helm_major(ctx).await?
+    } else {
+        3
+    };
     let settings = p
         .helm
-        .upgrade_flags(helm_major(ctx).await?, p.oci)
+        .upgrade_flags(major, p.oci)
         .map_err(|e| e.to_string())?;
     fire(ctx, p, ns, "preapply", ran).await?;
     fire(ctx, p, ns, "presync", ran).await?;

@@ -163,6 +163,19 @@ impl HelmSettings {
         self.create_namespace.unwrap_or(true)
     }
 
+    /// Whether the flags depend on helm's major version (`force`, `atomic`,
+    /// `forceConflicts`, `rollbackOnFailure`); when not, nobody needs to ask helm.
+    pub fn depends_on_helm_version(&self) -> bool {
+        [
+            self.force,
+            self.atomic,
+            self.force_conflicts,
+            self.rollback_on_failure,
+        ]
+        .iter()
+        .any(|v| v.unwrap_or(false))
+    }
+
     /// A canonical text of every setting, for the release fingerprint (changing
     /// `timeout` is a change).
     pub fn fingerprint_text(&self) -> String {

@@ -1,0 +1,201 @@
+//! helmfile's helm settings and hooks against the real helm and the real control
+//! plane: what reaches helm's argv (read by a recording wrapper around the real
+//! binary, which then runs), what helm then does, and which events run which hooks.
+
+mod common;
+
+use common::*;
+
+const HOOK_SCRIPT: &str =
+    "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/hook.log\"\necho \"ran $1\"\n";
+
+/// A one-release theme `apps` using chart `simple`, with `release_extra` keys in the
+/// release and `file_extra` top-level keys.
+fn repo(ns: &str, file_extra: &str, release_extra: &str) -> TestRepo {
+    let repo = TestRepo::new("basic", ns);
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        &format!(
+            "{file_extra}\nreleases:\n- name: web\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n{release_extra}"
+        ),
+    );
+    repo
+}
+
+fn hook_log(repo: &TestRepo) -> Vec<String> {
+    std::fs::read_to_string(repo.path("helmfiles/apps/hook.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn upgrade_call(helm: &CountingHelm) -> String {
+    let calls = helm.calls();
+    calls
+        .iter()
+        .find(|c| c.starts_with("upgrade"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no helm upgrade in {calls:?}"))
+}
+
+#[test]
+fn helm_defaults_and_release_settings_reach_the_real_helm() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-keys");
+    let repo = repo(
+        &ns,
+        "helmDefaults:\n  wait: true\n  timeout: 300\n  historyMax: 2\n  cleanupOnFail: true\n",
+        "  timeout: 120\n  description: from-hfapply\n  set:\n  - name: greeting\n    value: a,b\n",
+    );
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let target = repo.target(&["apps"]);
+    let first = apply(&target, &opts);
+    assert_eq!(outcomes(&first), vec![("web".into(), "installed")]);
+    let call = upgrade_call(&helm);
+    for flag in [
+        "--wait",
+        "--timeout 120s",
+        "--cleanup-on-fail",
+        "--create-namespace",
+        "--description from-hfapply",
+        "--set greeting=a\\,b",
+        "--reset-values",
+        "--history-max 2",
+    ] {
+        assert!(call.contains(flag), "{flag} missing in: {call}");
+    }
+    assert!(
+        !call.contains("--timeout 300s"),
+        "the release's timeout wins: {call}"
+    );
+    // helm acted on them: the --set value reached the chart, the description the
+    // release.
+    assert_eq!(
+        configmap(cp, &ns, "web-settings", "greeting").as_deref(),
+        Some("a,b")
+    );
+    let history = std::process::Command::new(hfkit_testcluster::peer("helm3"))
+        .args(["history", "web", "-n", &ns, "-o", "json", "--kubeconfig"])
+        .arg(cp.kubeconfig_path())
+        .output()
+        .unwrap();
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(history.contains("from-hfapply"), "{history}");
+
+    // Changing only the timeout is a change; the same inputs again are not.
+    helm.reset();
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        &std::fs::read_to_string(repo.path("helmfiles/apps/helmfile.yaml"))
+            .unwrap()
+            .replace("timeout: 120", "timeout: 90"),
+    );
+    let changed = apply(&target, &opts);
+    assert_eq!(outcomes(&changed), vec![("web".into(), "upgraded")]);
+    assert!(upgrade_call(&helm).contains("--timeout 90s"));
+    helm.reset();
+    let same = apply(&target, &opts);
+    assert_eq!(outcomes(&same), vec![("web".into(), "unchanged")]);
+    assert!(helm.calls().is_empty(), "{:?}", helm.calls());
+    // historyMax: 2 made helm keep two revisions of the three.
+    let secrets = std::process::Command::new(hfkit_testcluster::peer("helm3"))
+        .args(["history", "web", "-n", &ns, "--kubeconfig"])
+        .arg(cp.kubeconfig_path())
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&secrets.stdout).lines().count();
+    assert_eq!(lines, 3, "a header and two revisions");
+}
+
+#[test]
+fn helm_4_gets_its_own_spelling_of_force_and_atomic() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-keys4");
+    let repo = repo(&ns, "helmDefaults:\n  force: true\n", "  atomic: true\n");
+    let helm = CountingHelm::of_peer("helm4", "");
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let first = apply(&repo.target(&["apps"]), &opts);
+    assert_eq!(
+        outcomes(&first),
+        vec![("web".into(), "installed")],
+        "{first:?}"
+    );
+    let call = upgrade_call(&helm);
+    assert!(call.contains("--force-replace"), "{call}");
+    assert!(call.contains("--rollback-on-failure"), "{call}");
+    assert!(!call.contains("--atomic"), "{call}");
+    assert!(helm.calls().iter().any(|c| c.starts_with("version")));
+}
+
+#[test]
+fn hooks_run_on_helmfiles_events_and_a_noop_runs_only_prepare_and_cleanup() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-hooks");
+    let repo = repo(
+        &ns,
+        "",
+        "  hooks:\n  - events: [prepare, presync, postsync, cleanup]\n    showlogs: true\n    command: ./hook.sh\n    args: ['{{`{{ .Event.Name }}`}}', '{{`{{ .Release.Name }}`}}', '{{`{{ .Release.Namespace }}`}}', '{{ .Environment.Name }}']\n",
+    );
+    repo.write("helmfiles/apps/hook.sh", HOOK_SCRIPT);
+    make_executable(&repo.path("helmfiles/apps/hook.sh"));
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let target = repo.target(&["apps"]);
+    let first = apply(&target, &opts);
+    assert_eq!(outcomes(&first), vec![("web".into(), "installed")]);
+    assert_eq!(
+        hook_log(&repo),
+        ["prepare", "presync", "postsync", "cleanup"].map(|e| format!("{e} web {ns} default"))
+    );
+    let events: Vec<&str> = first.results[0]
+        .hooks
+        .iter()
+        .map(|h| h.event.as_str())
+        .collect();
+    assert_eq!(events, ["prepare", "presync", "postsync", "cleanup"]);
+    assert_eq!(first.results[0].hooks[1].output.trim(), "ran presync");
+
+    std::fs::remove_file(repo.path("helmfiles/apps/hook.log")).unwrap();
+    helm.reset();
+    let second = apply(&target, &opts);
+    assert_eq!(outcomes(&second), vec![("web".into(), "unchanged")]);
+    assert_eq!(
+        hook_log(&repo),
+        ["prepare", "cleanup"].map(|e| format!("{e} web {ns} default"))
+    );
+    assert!(helm.calls().is_empty(), "{:?}", helm.calls());
+
+    // The hook script is an input: changing it makes the release changed.
+    repo.write("helmfiles/apps/hook.sh", &format!("{HOOK_SCRIPT}# v2\n"));
+    let third = apply(&target, &opts);
+    assert_eq!(outcomes(&third), vec![("web".into(), "upgraded")]);
+}
+
+#[test]
+fn a_failing_presync_hook_fails_its_release_before_helm_runs() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-hookfail");
+    let repo = repo(
+        &ns,
+        "",
+        "  hooks:\n  - name: gate\n    events: [presync]\n    command: sh\n    args: ['-c', 'echo refusing; exit 3']\n",
+    );
+    let helm = CountingHelm::new();
+    let opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    let report = apply(&repo.target(&["apps"]), &opts);
+    assert_eq!(outcomes(&report), vec![("web".into(), "failed")]);
+    let detail = report.results[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.starts_with("hook[gate]: command `sh` failed: exit status: 3"),
+        "{detail}"
+    );
+    assert_eq!(report.results[0].hooks[0].output.trim(), "refusing");
+    assert!(helm.calls().is_empty(), "{:?}", helm.calls());
+}
+
+fn make_executable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
