@@ -25,6 +25,10 @@
 //!   what is installed and that we cannot honour are refused:
 //!   [`REFUSED_RELEASE_KEYS`]. Any other key (helm flags such as `wait`, `timeout`,
 //!   `atomic`) is kept in [`Release::ignored_keys`].
+//! - Raw manifests of a release (`values/<release>/raw/`): `<name>` then, in any
+//!   order, a phase (`pre`/`post`), an optional `secret`/`secrets` marker and an
+//!   optional scope (`common` or an environment), then `.yaml`/`.yml`/`.json`; see
+//!   [`Release::raw_manifests`] and [`classify_raw`].
 //! - An environment not declared in a theme's `environments:` makes [`Theme::load`]
 //!   fail and [`Repo::load`] skip that theme, as helmfile skips it; `default` is always
 //!   declared.
@@ -59,14 +63,16 @@
 
 mod graph;
 mod model;
+mod raw;
 mod selector;
 mod template;
 
 pub use graph::{Graph, GraphNode, Plan, ReleaseId, ReleaseRef};
 pub use model::{
-    Helmfile, InlineValues, RawManifest, RawPhase, Release, ReleaseStack, Repo, Repository,
-    SkippedTheme, SubHelmfile, Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
+    Helmfile, InlineValues, Release, ReleaseStack, Repo, Repository, SkippedTheme, SubHelmfile,
+    Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
 };
+pub use raw::{classify as classify_raw, RawManifest, RawName, RawNaming, RawPhase, RawScope};
 pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};
 
@@ -92,6 +98,14 @@ pub enum ThemeError {
         /// 1-based line.
         line: u32,
         /// What is wrong (with the key path) and what to do.
+        message: String,
+    },
+    /// A file of a `raw/` directory cannot be used (misnamed, or theme-level).
+    #[error("{path}: {message}")]
+    Raw {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
         message: String,
     },
     /// The environment is not declared in a helmfile's `environments:`.
