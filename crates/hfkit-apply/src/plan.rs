@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use hfkit::secrets::SopsDecryptor;
-use hfkit::theme::{select_in_themes, Graph, Plan, RawPhase, Release, Repo, Selector, Theme};
+use hfkit::theme::{
+    select_in_themes, Graph, Plan, RawPhase, Release, Repo, Selector, SkippedFile, Theme,
+};
 use hfkit::values::{merge_into, LayerConfig, Value};
 use hfkit_kube::Manifest;
 use sha2::{Digest, Sha256};
@@ -353,6 +355,9 @@ pub struct Prepared {
     pub labels: BTreeMap<String, String>,
     /// The fingerprint material (secrets included): only ever fed to the keyed hash.
     pub material: Vec<u8>,
+    /// Missing `values:`/`secrets:` files skipped under `missingFileHandler` `Warn`,
+    /// `Info` or `Debug`, for the caller to print at that level.
+    pub skipped_files: Vec<SkippedFile>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -466,6 +471,7 @@ fn prepare_one(
         post: Vec::new(),
         labels: release.labels.clone(),
         material: Vec::new(),
+        skipped_files: Vec::new(),
     };
     if !release.installed {
         // Nothing of an uninstalled release is rendered: its inputs need not exist.
@@ -519,6 +525,9 @@ fn prepare_one(
     let stack = release
         .stack(&theme.dir, &planned.env, &config)
         .map_err(|e| bad(e.to_string()))?;
+    prepared.skipped_files = release
+        .missing_files(&theme.helmfile, &stack)
+        .map_err(bad)?;
     let merged = stack
         .stack
         .load(decryptor)

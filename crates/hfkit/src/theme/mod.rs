@@ -14,7 +14,8 @@
 //!   `templates` (used through anchors), `commonLabels` (added to each release's labels,
 //!   overriding them as in helmfile), `helmDefaults.kubeContext` (the kube context of
 //!   releases without one, which is part of their identity for `needs:`) and
-//!   `missingFileHandler` (a missing sub-helmfile is skipped unless it is `Error`,
+//!   `missingFileHandler` (see [`MissingFileHandler`] for `values:`/`secrets:` files;
+//!   a missing sub-helmfile is skipped unless it is `Error`,
 //!   helmfile's default for sub-helmfiles).
 //! - Top-level keys helmfile has that we ignore (listed in [`Helmfile::ignored_keys`]
 //!   so a caller can warn): [`IGNORED_TOP_LEVEL_KEYS`]. Any other top-level key is an
@@ -62,6 +63,7 @@
 //! names`).
 
 mod graph;
+mod missing;
 mod model;
 mod raw;
 mod selector;
@@ -72,6 +74,7 @@ pub use model::{
     Helmfile, InlineValues, Release, ReleaseStack, Repo, Repository, SkippedTheme, SubHelmfile,
     Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
 };
+pub use missing::{MissingFileHandler, SkippedFile};
 pub use raw::{classify as classify_raw, RawManifest, RawName, RawNaming, RawPhase, RawScope};
 pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};

@@ -302,8 +302,11 @@ impl Helmfile {
                         common_labels.extend(reader.string_map(value, "commonLabels", false)?)
                     }
                     "missingFileHandler" => {
-                        hf.missing_file_handler =
-                            reader.opt_string(value, "missingFileHandler", false)?
+                        hf.missing_file_handler = super::missing::validate(
+                            reader.opt_string(value, "missingFileHandler", false)?,
+                            "missingFileHandler",
+                        )
+                        .map_err(|m| reader.at(value.origin.line, &m))?
                     }
                     "helmDefaults" => {
                         if let Some(kc) = reader
@@ -958,8 +961,11 @@ impl Reader<'_> {
                     release.kube_context = self.opt_string_in(value, &key_what, ctx, true)?
                 }
                 "missingFileHandler" => {
-                    release.missing_file_handler =
-                        self.opt_string_in(value, &key_what, ctx, true)?
+                    release.missing_file_handler = super::missing::validate(
+                        self.opt_string_in(value, &key_what, ctx, true)?,
+                        &key_what,
+                    )
+                    .map_err(|m| self.at(value.origin.line, &m))?
                 }
                 "labels" => release.labels = self.string_map_in(value, &key_what, ctx, true)?,
                 "installed" => {
