@@ -53,8 +53,14 @@ fn seed_names_are_applied_per_environment_and_decrypted() {
         &cm("order-b", "secret-b"),
     );
     // The seed's hook conventions: common, then the environment's.
-    repo.write(&format!("{RAW}/zz-common.common.pre.yaml"), &cm("zz-common", "c"));
-    repo.write(&format!("{RAW}/aa-env.default.pre.yaml"), &cm("aa-env", "d"));
+    repo.write(
+        &format!("{RAW}/zz-common.common.pre.yaml"),
+        &cm("zz-common", "c"),
+    );
+    repo.write(
+        &format!("{RAW}/aa-env.default.pre.yaml"),
+        &cm("aa-env", "d"),
+    );
     // Another declared environment: not applied in `default`.
     repo.write(
         &format!("{RAW}/staging-only.staging.pre.yaml"),
@@ -139,7 +145,8 @@ fn plain_file_named_secret_misnamed_files_and_theme_raw_are_refused() {
         repo.write(&format!("{RAW}/{bad}"), &cm("x", "x"));
         let e = prepare_error(&repo);
         assert!(
-            e.contains(&format!("{RAW}/{bad}: not a raw manifest name")) && e.contains("x.pre.yaml"),
+            e.contains(&format!("{RAW}/{bad}: not a raw manifest name"))
+                && e.contains("x.pre.yaml"),
             "{bad}: {e}"
         );
         std::fs::remove_file(repo.path(&format!("{RAW}/{bad}"))).unwrap();

@@ -353,7 +353,11 @@ fn load(select: &Select) -> Result<(plan::Planned, Vec<plan::Prepared>)> {
     }
     let prepared = plan::prepare(&planned)?;
     for p in &prepared {
-        for f in p.skipped_files.iter().filter(|f| select.log_level.shows(f.level)) {
+        for f in p
+            .skipped_files
+            .iter()
+            .filter(|f| select.log_level.shows(f.level))
+        {
             let level = match f.level {
                 hfkit::theme::MissingFileHandler::Warn => "warning",
                 hfkit::theme::MissingFileHandler::Info => "info",

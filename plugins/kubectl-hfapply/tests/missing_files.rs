@@ -166,7 +166,10 @@ fn top_level_handler_covers_values_but_not_secrets_and_release_wins() {
         "missingFileHandler: Error",
     );
     let err = failed(&lint(dir.path(), &[]));
-    assert!(err.contains("values/missing-a.yaml does not exist"), "{err}");
+    assert!(
+        err.contains("values/missing-a.yaml does not exist"),
+        "{err}"
+    );
     // The release's Warn over the top level Error.
     repo(
         dir.path(),
@@ -219,7 +222,11 @@ fn real_helmfile_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &str, Option<&str>); 5] = [
         // (top, release, the file helmfile fails on; None: both skipped with a warning)
-        ("", "", Some("values file matching \"values/missing-a.yaml\" does not exist")),
+        (
+            "",
+            "",
+            Some("values file matching \"values/missing-a.yaml\" does not exist"),
+        ),
         ("", "missingFileHandler: Warn", None),
         (
             "missingFileHandler: Warn",
@@ -231,7 +238,11 @@ fn real_helmfile_agrees() {
             "missingFileHandler: Error",
             Some("values file matching \"values/missing-a.yaml\" does not exist"),
         ),
-        ("missingFileHandler: Error", "missingFileHandler: Warn", None),
+        (
+            "missingFileHandler: Error",
+            "missingFileHandler: Warn",
+            None,
+        ),
     ];
     for (top, release, fails_on) in cases {
         repo(dir.path(), top, release);
@@ -246,13 +257,22 @@ fn real_helmfile_agrees() {
             }
             None => {
                 assert!(theirs.status.success(), "{top}/{release}: {their_err}");
-                for f in ["values file matching \"values/missing-a.yaml\"", "secrets file matching \"values/missing.secrets.yaml\""] {
+                for f in [
+                    "values file matching \"values/missing-a.yaml\"",
+                    "secrets file matching \"values/missing.secrets.yaml\"",
+                ] {
                     assert!(
                         their_err.contains(&format!("skipping missing {f}")),
                         "{top}/{release}: {their_err}"
                     );
                 }
-                assert_eq!(ok_lines(&ours).iter().filter(|l| l.starts_with("warning:")).count(), 2);
+                assert_eq!(
+                    ok_lines(&ours)
+                        .iter()
+                        .filter(|l| l.starts_with("warning:"))
+                        .count(),
+                    2
+                );
             }
         }
     }

@@ -77,7 +77,11 @@ pub struct SkippedFile {
 impl Release {
     /// The handler in force for this release's `values:` files (`secrets` false) or
     /// `secrets:` files (`secrets` true), with `helmfile` the release's own helmfile.
-    pub fn effective_missing_file_handler(&self, helmfile: &Helmfile, secrets: bool) -> MissingFileHandler {
+    pub fn effective_missing_file_handler(
+        &self,
+        helmfile: &Helmfile,
+        secrets: bool,
+    ) -> MissingFileHandler {
         let set = if secrets {
             self.missing_file_handler.as_deref()
         } else {
@@ -147,6 +151,9 @@ mod tests {
         assert!(validate(Some("Warn".into()), "k").is_ok());
         assert!(validate(None, "k").is_ok());
         let e = validate(Some("Skip".into()), "releases[0].missingFileHandler").unwrap_err();
-        assert!(e.contains("`Skip`") && e.contains("Error, Warn, Info, Debug"), "{e}");
+        assert!(
+            e.contains("`Skip`") && e.contains("Error, Warn, Info, Debug"),
+            "{e}"
+        );
     }
 }

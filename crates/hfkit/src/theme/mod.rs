@@ -70,11 +70,11 @@ mod selector;
 mod template;
 
 pub use graph::{Graph, GraphNode, Plan, ReleaseId, ReleaseRef};
+pub use missing::{MissingFileHandler, SkippedFile};
 pub use model::{
     Helmfile, InlineValues, Release, ReleaseStack, Repo, Repository, SkippedTheme, SubHelmfile,
     Theme, ValuesEntry, IGNORED_TOP_LEVEL_KEYS, REFUSED_RELEASE_KEYS,
 };
-pub use missing::{MissingFileHandler, SkippedFile};
 pub use raw::{classify as classify_raw, RawManifest, RawName, RawNaming, RawPhase, RawScope};
 pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};

@@ -329,19 +329,31 @@ mod tests {
             ("x.pre.secrets.yml", m("x", Pre, Unscoped, true)),
             // The seed's hook conventions.
             ("pv.common.pre.yaml", m("pv", Pre, Common, false)),
-            ("pv-pvc.default.pre.yaml", m("pv-pvc", Pre, env("default"), false)),
+            (
+                "pv-pvc.default.pre.yaml",
+                m("pv-pvc", Pre, env("default"), false),
+            ),
             (
                 "workers-secrets.default.post.secret.yaml",
                 m("workers-secrets", Post, env("default"), true),
             ),
             ("db.common.pre.secrets.yaml", m("db", Pre, Common, true)),
-            ("db.staging.secrets.post.yaml", m("db", Post, env("staging"), true)),
-            ("db.secrets.staging.post.yaml", m("db", Post, env("staging"), true)),
+            (
+                "db.staging.secrets.post.yaml",
+                m("db", Post, env("staging"), true),
+            ),
+            (
+                "db.secrets.staging.post.yaml",
+                m("db", Post, env("staging"), true),
+            ),
             // An environment with a dot.
             ("db.prod.eu.pre.yaml", m("db", Pre, env("prod.eu"), false)),
             // Not a declared environment: part of the name.
             ("a.b.pre.yaml", m("a.b", Pre, Unscoped, false)),
-            ("a.production.pre.yaml", m("a.production", Pre, Unscoped, false)),
+            (
+                "a.production.pre.yaml",
+                m("a.production", Pre, Unscoped, false),
+            ),
             // The first part is always the name.
             ("common.pre.yaml", m("common", Pre, Unscoped, false)),
             ("default.post.yaml", m("default", Post, Unscoped, false)),
@@ -358,8 +370,14 @@ mod tests {
             ("x.prepare.yaml", RawNaming::Invalid(String::new())),
             ("x.common.yaml", RawNaming::Invalid(String::new())),
             ("x.pre.post.yaml", RawNaming::Invalid(String::new())),
-            ("x.secret.secrets.pre.yaml", RawNaming::Invalid(String::new())),
-            ("x.staging.common.pre.yaml", RawNaming::Invalid(String::new())),
+            (
+                "x.secret.secrets.pre.yaml",
+                RawNaming::Invalid(String::new()),
+            ),
+            (
+                "x.staging.common.pre.yaml",
+                RawNaming::Invalid(String::new()),
+            ),
             ("x.PRE.yaml", RawNaming::Invalid(String::new())),
         ];
         for (name, want) in table {
@@ -381,7 +399,10 @@ mod tests {
         assert!(reason("x.pre.post.yaml").contains("two phase"));
         assert!(reason("x.default.common.pre.yaml").contains("two environment"));
         let e = invalid_name(Path::new("values/a/raw/x.yaml"), &reason("x.yaml")).to_string();
-        assert!(e.starts_with("values/a/raw/x.yaml: not a raw manifest name"), "{e}");
+        assert!(
+            e.starts_with("values/a/raw/x.yaml: not a raw manifest name"),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
     }
 }
