@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 use hfkit::helm_settings::{HelmSettings, SetKind};
 use hfkit::secrets::SopsDecryptor;
-use hfkit::theme::{select_in_themes, Graph, Hook, Plan, RawPhase, Release, Repo, Selector, Theme};
+use hfkit::theme::{
+    select_in_themes, Graph, Hook, Plan, RawPhase, Release, Repo, Selector, SkippedFile, Theme,
+};
 use hfkit::values::{merge_into, LayerConfig, Value};
 use hfkit_kube::Manifest;
 use sha2::{Digest, Sha256};
@@ -345,9 +347,10 @@ pub struct Prepared {
     pub repository: Option<(String, String)>,
     /// The merged values, decrypted: only ever written to helm's standard input.
     pub values_yaml: String,
-    /// `values/<release>/raw/*.pre.yaml` (decrypted).
+    /// The `pre` raw manifests of `values/<release>/raw/` for the environment
+    /// (decrypted); see [`Release::raw_manifests`].
     pub pre: Vec<Manifest>,
-    /// `values/<release>/raw/*.post.yaml` (decrypted).
+    /// The `post` raw manifests, likewise.
     pub post: Vec<Manifest>,
     /// Labels of the release.
     pub labels: BTreeMap<String, String>,
@@ -363,6 +366,9 @@ pub struct Prepared {
     pub env: String,
     /// The fingerprint material (secrets included): only ever fed to the keyed hash.
     pub material: Vec<u8>,
+    /// Missing `values:`/`secrets:` files skipped under `missingFileHandler` `Warn`,
+    /// `Info` or `Debug`, for the caller to print at that level.
+    pub skipped_files: Vec<SkippedFile>,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -391,9 +397,13 @@ pub fn prepare(planned: &Planned) -> Result<Vec<Prepared>> {
     // built on first need so that repositories without secrets need no keys.
     let mut keyring: Option<hfkit_sops::Keyring> = None;
     let mut out = Vec::new();
+    let mut themes_checked = BTreeSet::new();
     for node in planned.nodes() {
         let n = &planned.graph.nodes()[node];
         let theme = &planned.themes[n.at.theme];
+        if themes_checked.insert(n.at.theme) {
+            check_theme_raw(theme)?;
+        }
         out.push(prepare_one(
             planned,
             node,
@@ -405,6 +415,26 @@ pub fn prepare(planned: &Planned) -> Result<Vec<Prepared>> {
         )?);
     }
     Ok(out)
+}
+
+/// A theme-level `raw/` directory (next to the theme's helmfile) is refused: hfapply
+/// applies raw manifests per release, into the release's namespace and raw set, and
+/// a file there would otherwise be dropped silently.
+fn check_theme_raw(theme: &Theme) -> Result<()> {
+    let files = theme.theme_raw_files()?;
+    let Some(first) = files.first() else {
+        return Ok(());
+    };
+    Err(Error::Theme(hfkit::theme::ThemeError::Raw {
+        path: first.display().to_string(),
+        message: format!(
+            "theme-level raw manifests ({} file(s) in {}) are not applied by hfapply; move \
+             each to `values/<release>/raw/` of the release it belongs with (applied into \
+             that release's namespace, before or after it)",
+            files.len(),
+            theme.dir.join("raw").display()
+        ),
+    }))
 }
 
 fn prepare_one(
@@ -460,6 +490,7 @@ fn prepare_one(
         theme_dir: theme.dir.clone(),
         env: planned.env.clone(),
         material: Vec::new(),
+        skipped_files: Vec::new(),
     };
     // helmfile runs helm in the helmfile's directory: paths it passes on are relative
     // to it, and a --set-file's content is an input like a values file.
@@ -530,6 +561,9 @@ fn prepare_one(
     let stack = release
         .stack(&theme.dir, &planned.env, &config)
         .map_err(|e| bad(e.to_string()))?;
+    prepared.skipped_files = release
+        .missing_files(&theme.helmfile, &stack)
+        .map_err(bad)?;
     let merged = stack
         .stack
         .load(decryptor)
@@ -556,7 +590,7 @@ fn prepare_one(
         (RawPhase::Post, hfkit_kube::Phase::Post),
     ] {
         let files = release
-            .raw_manifests(&theme.dir, phase)
+            .raw_manifests(theme, &planned.env, phase)
             .map_err(|e| bad(e.to_string()))?;
         let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
         let manifests = if paths.is_empty() {
@@ -568,6 +602,8 @@ fn prepare_one(
                 );
             }
             let empty = hfkit_sops::Keyring::new();
+            // Explicit files: hfkit-kube takes each as it is (it refuses one named as a
+            // secret that is not encrypted).
             hfkit_kube::load(&paths, Some(kube_phase), keyring.as_ref().unwrap_or(&empty))
                 .map_err(|e| bad(e.to_string()))?
         };

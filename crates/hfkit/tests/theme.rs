@@ -243,12 +243,12 @@ fn raw_manifests_are_sorted_per_phase() {
     let media = &repo.themes[1];
     let plex = &media.helmfile.releases[0];
     let shown = |phase| -> Vec<(String, bool)> {
-        plex.raw_manifests(&media.dir, phase)
+        plex.raw_manifests(media, "production", phase)
             .unwrap()
             .into_iter()
             .map(|m| {
                 let name = m.path.file_name().unwrap().to_string_lossy().into_owned();
-                (name, m.encrypted)
+                (name, m.naming.secret)
             })
             .collect()
     };
@@ -266,7 +266,7 @@ fn raw_manifests_are_sorted_per_phase() {
     );
     let samba = &media.helmfile.releases[2];
     assert!(samba
-        .raw_manifests(&media.dir, RawPhase::Pre)
+        .raw_manifests(media, "production", RawPhase::Pre)
         .unwrap()
         .is_empty());
 }

@@ -155,6 +155,37 @@ struct Select {
     /// Output format of the final report.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Which of the missing `values:`/`secrets:` files skipped under
+    /// `missingFileHandler: Warn|Info|Debug` are printed, as helmfile's --log-level.
+    #[arg(long, value_enum, env = "HFAPPLY_LOG_LEVEL", default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+}
+
+/// helmfile's log levels, for the lines of `missingFileHandler`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Also `missingFileHandler: Warn` lines.
+    Warn,
+    /// Also `Info` lines (the default, as helmfile's).
+    Info,
+    /// Also `Debug` lines.
+    Debug,
+}
+
+impl LogLevel {
+    /// Whether a line of `missingFileHandler` `handler` is shown at this level.
+    fn shows(self, handler: hfkit::theme::MissingFileHandler) -> bool {
+        use hfkit::theme::MissingFileHandler as H;
+        let needed = match handler {
+            H::Error => LogLevel::Error,
+            H::Warn => LogLevel::Warn,
+            H::Info => LogLevel::Info,
+            H::Debug => LogLevel::Debug,
+        };
+        needed <= self
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -321,6 +352,20 @@ fn load(select: &Select) -> Result<(plan::Planned, Vec<plan::Prepared>)> {
         eprintln!("warning: {w}");
     }
     let prepared = plan::prepare(&planned)?;
+    for p in &prepared {
+        for f in p
+            .skipped_files
+            .iter()
+            .filter(|f| select.log_level.shows(f.level))
+        {
+            let level = match f.level {
+                hfkit::theme::MissingFileHandler::Warn => "warning",
+                hfkit::theme::MissingFileHandler::Info => "info",
+                _ => "debug",
+            };
+            eprintln!("{level}: {}: {}", p.label(), f.message);
+        }
+    }
     Ok((planned, prepared))
 }
 

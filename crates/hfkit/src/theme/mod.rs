@@ -14,12 +14,17 @@
 //!   `templates` (used through anchors), `commonLabels` (added to each release's labels,
 //!   overriding them as in helmfile), `helmDefaults.kubeContext` (the kube context of
 //!   releases without one, which is part of their identity for `needs:`) and
-//!   `missingFileHandler` (a missing sub-helmfile is skipped unless it is `Error`,
+//!   `missingFileHandler` (see [`MissingFileHandler`] for `values:`/`secrets:` files;
+//!   a missing sub-helmfile is skipped unless it is `Error`,
 //!   helmfile's default for sub-helmfiles).
 //! - Every key is looked up in [`keys`]: honoured keys are read (helm settings into
 //!   [`Release::helm`], `helmDefaults` under each release's own), refused keys and
 //!   unknown keys are file:line errors (an unknown key names the nearest known one),
 //!   and keys where we differ from helmfile are kept in [`Helmfile::notes`] for `lint`.
+//! - Raw manifests of a release (`values/<release>/raw/`): `<name>` then, in any
+//!   order, a phase (`pre`/`post`), an optional `secret`/`secrets` marker and an
+//!   optional scope (`common` or an environment), then `.yaml`/`.yml`/`.json`; see
+//!   [`Release::raw_manifests`] and [`classify_raw`].
 //! - An environment not declared in a theme's `environments:` makes [`Theme::load`]
 //!   fail and [`Repo::load`] skip that theme, as helmfile skips it; `default` is always
 //!   declared.
@@ -55,15 +60,19 @@
 
 mod graph;
 pub mod keys;
+mod missing;
 mod model;
+mod raw;
 mod selector;
 mod template;
 
 pub use graph::{Graph, GraphNode, Plan, ReleaseId, ReleaseRef};
+pub use missing::{MissingFileHandler, SkippedFile};
 pub use model::{
-    Helmfile, Hook, InlineValues, KeyNote, RawManifest, RawPhase, Release, ReleaseStack, Repo,
-    Repository, SkippedTheme, SubHelmfile, Theme, ValuesEntry, HOOK_EVENTS,
+    Helmfile, Hook, InlineValues, KeyNote, Release, ReleaseStack, Repo, Repository, SkippedTheme,
+    SubHelmfile, Theme, ValuesEntry, HOOK_EVENTS,
 };
+pub use raw::{classify as classify_raw, RawManifest, RawName, RawNaming, RawPhase, RawScope};
 pub use selector::{matches_any, select, select_in_themes, Selector};
 pub use template::{render, TemplateContext, TemplateError, SUPPORTED};
 
@@ -89,6 +98,14 @@ pub enum ThemeError {
         /// 1-based line.
         line: u32,
         /// What is wrong (with the key path) and what to do.
+        message: String,
+    },
+    /// A file of a `raw/` directory cannot be used (misnamed, or theme-level).
+    #[error("{path}: {message}")]
+    Raw {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
         message: String,
     },
     /// The environment is not declared in a helmfile's `environments:`.

@@ -210,24 +210,6 @@ pub struct InlineValues {
     pub value: Value,
 }
 
-/// When a raw manifest is applied relative to `helm upgrade --install`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RawPhase {
-    /// `*.pre.yaml`: before.
-    Pre,
-    /// `*.post.yaml`: after.
-    Post,
-}
-
-/// A plain Kubernetes manifest shipped with a release (`values/<release>/raw/`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawManifest {
-    /// The file.
-    pub path: PathBuf,
-    /// `*.secrets.pre.yaml` / `*.secrets.post.yaml`: sops-encrypted.
-    pub encrypted: bool,
-}
-
 impl Release {
     /// The values stack for `env`: the release's `values:`/`secrets:` files when it
     /// has any, otherwise the layer patterns of `config`.
@@ -264,43 +246,6 @@ impl Release {
             stack: Stack::from_files(theme_dir, &files, &self.secrets),
             inline,
         })
-    }
-
-    /// The raw manifests of `phase`: `values/<release>/raw/*.<phase>.yaml`, sorted by
-    /// file name; none when the directory does not exist.
-    pub fn raw_manifests(
-        &self,
-        theme_dir: &Path,
-        phase: RawPhase,
-    ) -> Result<Vec<RawManifest>, ThemeError> {
-        let dir = theme_dir.join("values").join(&self.name).join("raw");
-        let read_err = |source| ThemeError::Read {
-            path: dir.display().to_string(),
-            source,
-        };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(read_err(e)),
-        };
-        let suffix = match phase {
-            RawPhase::Pre => ".pre.yaml",
-            RawPhase::Post => ".post.yaml",
-        };
-        let mut found = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(read_err)?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(suffix) && entry.path().is_file() {
-                let encrypted = name.ends_with(&format!(".secrets{suffix}"));
-                found.push((name, entry.path(), encrypted));
-            }
-        }
-        found.sort();
-        Ok(found
-            .into_iter()
-            .map(|(_, path, encrypted)| RawManifest { path, encrypted })
-            .collect())
     }
 }
 
@@ -379,8 +324,11 @@ impl Helmfile {
                         common_labels.extend(reader.string_map(value, "commonLabels", false)?)
                     }
                     "missingFileHandler" => {
-                        hf.missing_file_handler =
-                            reader.missing_file_handler(value, "missingFileHandler", None)?
+                        hf.missing_file_handler = super::missing::validate(
+                            reader.opt_string(value, "missingFileHandler", false)?,
+                            "missingFileHandler",
+                        )
+                        .map_err(|m| reader.at(value.origin.line, &m))?
                     }
                     "helmDefaults" => {
                         for (k, v) in reader.map(value, "helmDefaults")?.into_iter().flatten() {
@@ -1283,24 +1231,6 @@ impl Reader<'_> {
         })
     }
 
-    fn missing_file_handler(
-        &self,
-        value: &Value,
-        what: &str,
-        ctx: Option<(&str, &str)>,
-    ) -> Result<Option<String>, ThemeError> {
-        let handler = self.opt_string_in(value, what, ctx, ctx.is_some())?;
-        if let Some(h) = &handler {
-            if !["Error", "Warn", "Info", "Debug"].contains(&h.as_str()) {
-                return Err(self.at(
-                    value.origin.line,
-                    &format!("{what} must be Error, Warn, Info or Debug, not `{h}`"),
-                ));
-            }
-        }
-        Ok(handler)
-    }
-
     /// `hooks:` of a release (`ctx` set) or of the file.
     fn hooks(
         &self,
@@ -1452,8 +1382,11 @@ impl Reader<'_> {
                     release.kube_context = self.opt_string_in(value, &key_what, ctx, true)?
                 }
                 "missingFileHandler" => {
-                    release.missing_file_handler =
-                        self.missing_file_handler(value, &key_what, ctx)?
+                    release.missing_file_handler = super::missing::validate(
+                        self.opt_string_in(value, &key_what, ctx, true)?,
+                        &key_what,
+                    )
+                    .map_err(|m| self.at(value.origin.line, &m))?
                 }
                 "labels" => release.labels = self.string_map_in(value, &key_what, ctx, true)?,
                 "installed" => {
