@@ -5,14 +5,14 @@
 //!
 //! ```text
 //! {
-//! 	"data": "ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]",
-//! 	"sops": { ... }
+//!     "data": "ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]",
+//!     "sops": { ... }
 //! }
 //! ```
 //!
 //! Encrypted, it is the JSON store's file of that one-key tree: the value is sealed with
 //! `data:` as its key path, the MAC is the SHA-512 of the plaintext bytes, and the file is
-//! written tab-indented. Decrypted, it is exactly the bytes of `data` — not a JSON or YAML
+//! written tab-indented (shown with spaces above). Decrypted, it is exactly the bytes of `data` — not a JSON or YAML
 //! wrapper. The bytes need not be UTF-8 (sops's Go strings hold any bytes), so this module
 //! works on bytes rather than on the [`crate::tree`] (whose strings are UTF-8).
 
