@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let secret_name = hfkit_kube::manifests::is_secret_file_name(name);
     if let Ok(objects) = hfkit_kube::manifests::parse_manifests(Path::new(name), text, keyring()) {
         let encrypted =
-            hfkit_sops::is_sops_encrypted(text, hfkit_sops::Format::from_path(name.as_ref()));
+            hfkit_sops::is_sops_encrypted(text, hfkit_sops::Format::yaml_or_json(name.as_ref()));
         for m in &objects {
             assert!(!m.api_version().is_empty() && !m.kind().is_empty() && !m.name().is_empty());
             assert!(m.doc >= 1);

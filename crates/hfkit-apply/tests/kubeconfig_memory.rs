@@ -56,4 +56,38 @@ fn decrypted_kubeconfig_is_sealed_and_not_inherited() {
         !String::from_utf8_lossy(&out.stdout).contains("kubeconfig-token-secret"),
         "a child inherited the decrypted kubeconfig"
     );
+
+    // The binary store (`sops -e kubeconfig`, no extension), recognised by content: the
+    // memory holds exactly the kubeconfig's bytes, not a `data:` wrapper.
+    let binary = dir.path().join("kubeconfig");
+    std::fs::write(&binary, PLAIN).unwrap();
+    let out = Command::new(hfkit_testcluster::peer("sops"))
+        .args(["--encrypt", "--in-place", "--age", &recipient])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(std::fs::read_to_string(&binary)
+        .unwrap()
+        .starts_with("{\n\t\"data\": \"ENC["));
+    let access = hfkit_apply::kubeconfig::open(hfkit_kube::KubeOptions {
+        kubeconfig: Some(binary.clone()),
+        context: None,
+        namespace: None,
+    })
+    .unwrap();
+    let mem = access.kube.kubeconfig.clone().unwrap();
+    assert!(mem.starts_with("/proc/self/fd/"), "{}", mem.display());
+    assert_eq!(std::fs::read(&mem).unwrap(), PLAIN.as_bytes());
+    // Also under a name that says YAML: the envelope's content decides.
+    let renamed = dir.path().join("kubeconfig.sops.yaml");
+    std::fs::copy(&binary, &renamed).unwrap();
+    let access = hfkit_apply::kubeconfig::open(hfkit_kube::KubeOptions {
+        kubeconfig: Some(renamed),
+        context: None,
+        namespace: None,
+    })
+    .unwrap();
+    let mem = access.kube.kubeconfig.clone().unwrap();
+    assert_eq!(std::fs::read(&mem).unwrap(), PLAIN.as_bytes());
 }

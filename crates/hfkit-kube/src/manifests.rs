@@ -150,7 +150,7 @@ pub fn collect_files(paths: &[PathBuf], phase: Option<Phase>) -> Result<Vec<Path
 /// ([`is_secret_file_name`]) must be encrypted: in clear it is refused
 /// ([`Error::PlainSecret`]).
 pub fn parse_manifests(path: &Path, text: &str, keys: &Keyring) -> Result<Vec<Manifest>> {
-    let format = Format::from_path(path);
+    let format = Format::yaml_or_json(path);
     let sops_err = |e: hfkit_sops::Error| Error::Sops {
         path: path.to_path_buf(),
         error: e,

@@ -196,18 +196,30 @@ pub fn encrypt(v: &Value, key: &[u8], aad: &str, iv: &[u8; IV_SIZE]) -> Result<S
     }
     let (ty, bytes) =
         type_and_bytes(v).ok_or_else(|| "value to encrypt has unsupported type".to_string())?;
+    encrypt_raw(&bytes, ty, key, aad, iv)
+}
+
+/// Seals `plain` as a value of type `datatype` under `iv` (same rule as [`encrypt`]: the
+/// IV must be fresh). The binary store seals a file's bytes, text or not, as a `str`.
+pub fn encrypt_raw(
+    plain: &[u8],
+    datatype: &str,
+    key: &[u8],
+    aad: &str,
+    iv: &[u8; IV_SIZE],
+) -> Result<String, String> {
     let c = cipher(key)?;
     let out = c
         .encrypt(
             GenericArray::from_slice(iv),
             Payload {
-                msg: &bytes,
+                msg: plain,
                 aad: aad.as_bytes(),
             },
         )
         .map_err(|_| "AES-GCM encryption failed".to_string())?;
     let (data, tag) = out.split_at(out.len() - 16);
-    Ok(format(data, iv, tag, ty))
+    Ok(format(data, iv, tag, datatype))
 }
 
 /// Fresh random IV.

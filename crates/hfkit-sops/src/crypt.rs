@@ -16,7 +16,7 @@ use crate::tree::{Branch, Key, Value};
 use crate::Error;
 
 /// Bytes the MAC starts with when `mac_only_encrypted` is set.
-const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
+pub(crate) const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
@@ -55,8 +55,14 @@ impl Rules {
         })
     }
 
-    /// sops's `shouldBeEncrypted`.
-    fn should_encrypt(&self, path: &[String], comments: &[Vec<String>], is_comment: bool) -> bool {
+    /// sops's `shouldBeEncrypted`: `comments` holds, per enclosing map or sequence, the
+    /// comments seen before the value.
+    pub(crate) fn should_encrypt(
+        &self,
+        path: &[String],
+        comments: &[Vec<String>],
+        is_comment: bool,
+    ) -> bool {
         let mut enc = true;
         if !self.meta_unenc_suffix.is_empty()
             && path.iter().any(|p| p.ends_with(&self.meta_unenc_suffix))

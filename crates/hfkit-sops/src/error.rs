@@ -61,6 +61,16 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// sops would read the file with a store hfkit does not have (by its name: `.env`
+    /// is dotenv, `.ini` INI; see [`crate::Format::from_path`]).
+    #[error("sops reads this file with its {store} store, which hfkit does not support yet; keep the secrets in a .yaml or .json file, or a file of another name (sops's binary store)")]
+    UnsupportedStore {
+        /// The sops store: `dotenv` or `INI`.
+        store: &'static str,
+    },
+    /// A binary-store file ([`crate::binary`]) whose `data` cannot be given as asked.
+    #[error("binary-store file: {0}")]
+    Binary(String),
     /// Encryption failed.
     #[error("cannot encrypt: {0}")]
     Encrypt(String),

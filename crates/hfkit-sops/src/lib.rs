@@ -1,4 +1,4 @@
-//! Native sops: decrypt and encrypt sops files (YAML and JSON) in process, byte-compatible
+//! Native sops: decrypt and encrypt sops files (YAML, JSON and the binary store) in process, byte-compatible
 //! with getsops/sops 3.13.
 //!
 //! ```no_run
@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod aes;
+pub mod binary;
 pub mod config;
 pub mod crypt;
 mod error;
@@ -49,18 +50,45 @@ pub use metadata::Metadata;
 
 use crate::tree::{Branch, Key, Value};
 
-/// File formats supported.
+/// The stores hfkit reads and writes: sops's YAML, JSON and binary stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// YAML (`.yaml`, `.yml` and anything not JSON).
+    /// YAML (`.yaml`, `.yml`).
     Yaml,
     /// JSON (`.json`).
     Json,
+    /// sops's binary store, for a file of any other name: the whole file is one string,
+    /// kept encrypted as `{"data": "ENC[...]", "sops": {...}}` (JSON on disk). [`parse`],
+    /// [`emit`] and [`decrypt_docs`] see that envelope; [`binary`] reads and writes the
+    /// plaintext bytes.
+    Binary,
 }
 
 impl Format {
-    /// Picks the format from a file extension: `.json` is JSON, everything else YAML.
-    pub fn from_path(path: &Path) -> Format {
+    /// The store sops 3.13 picks for a file by its name (`FormatForPath`): a name ending
+    /// in `.yaml` or `.yml` is YAML, `.json` JSON, anything else the binary store (the
+    /// suffixes are case-sensitive, as in sops). sops reads `.env` and `.ini` with its
+    /// dotenv and INI stores, which hfkit does not have: those are refused rather than
+    /// written in a store sops would not read back.
+    pub fn from_path(path: &Path) -> Result<Format, Error> {
+        let name = path.as_os_str().as_encoded_bytes();
+        if name.ends_with(b".yaml") || name.ends_with(b".yml") {
+            Ok(Format::Yaml)
+        } else if name.ends_with(b".json") {
+            Ok(Format::Json)
+        } else if name.ends_with(b".env") {
+            Err(Error::UnsupportedStore { store: "dotenv" }.in_file(path))
+        } else if name.ends_with(b".ini") {
+            Err(Error::UnsupportedStore { store: "INI" }.in_file(path))
+        } else {
+            Ok(Format::Binary)
+        }
+    }
+
+    /// The format of a values layer or a manifest: `.json` (any case) is JSON, anything
+    /// else YAML. helm and helm-secrets read such files as YAML whatever their name
+    /// (`values.yaml.gotmpl`, `secrets.txt`), so the binary store never applies to them.
+    pub fn yaml_or_json(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
             _ => Format::Yaml,
@@ -80,7 +108,7 @@ pub struct DecryptOptions {
 pub fn parse(input: &str, format: Format) -> Result<Vec<Branch>, Error> {
     match format {
         Format::Yaml => yaml::parse(input),
-        Format::Json => Ok(vec![json::parse(input)?]),
+        Format::Json | Format::Binary => Ok(vec![json::parse(input)?]),
     }
 }
 
@@ -88,12 +116,12 @@ pub fn parse(input: &str, format: Format) -> Result<Vec<Branch>, Error> {
 pub fn emit(docs: &[Branch], format: Format) -> String {
     match format {
         Format::Yaml => yaml::emit(docs),
-        Format::Json => json::emit(docs.first().unwrap_or(&Vec::new())),
+        Format::Json | Format::Binary => json::emit(docs.first().unwrap_or(&Vec::new())),
     }
 }
 
 /// Splits the `sops` block off every document; returns the first document's.
-fn extract_sops(docs: &mut [Branch]) -> Result<Option<Branch>, Error> {
+pub(crate) fn extract_sops(docs: &mut [Branch]) -> Result<Option<Branch>, Error> {
     let mut meta = None;
     for (i, d) in docs.iter_mut().enumerate() {
         let mut found = 0;
@@ -120,7 +148,12 @@ fn extract_sops(docs: &mut [Branch]) -> Result<Option<Branch>, Error> {
 }
 
 /// Whether the input has a top-level `sops` metadata block holding a `mac` or a `version`.
+///
+/// For [`Format::Binary`] the envelope must also have a `data` key ([`binary::is_encrypted`]).
 pub fn is_sops_encrypted(input: &str, format: Format) -> bool {
+    if format == Format::Binary {
+        return binary::is_encrypted(input);
+    }
     let Ok(mut docs) = parse(input, format) else {
         return false;
     };
@@ -173,31 +206,7 @@ pub fn decrypt_docs(
     let data_key = keys.data_key(&metadata)?;
     let rules = crypt::Rules::new(&metadata)?;
     let walked = crypt::walk(&mut docs, &rules, crypt::Mode::Decrypt(&data_key))?;
-    let computed = walked.mac;
-    if !opts.ignore_mac {
-        let file_mac =
-            aes::decrypt(&metadata.mac, &data_key, &metadata.mac_aad()).map_err(|e| {
-                Error::MacMismatch {
-                    detail: format!(
-                        "cannot decrypt the MAC ({e}; lastmodified {:?})",
-                        metadata.lastmodified
-                    ),
-                }
-            })?;
-        match file_mac {
-            Value::Str(s) if s.is_empty() => {
-                return Err(Error::MacMismatch {
-                    detail: "the file has no MAC".into(),
-                })
-            }
-            Value::Str(s) if s == computed => {}
-            _ => {
-                return Err(Error::MacMismatch {
-                    detail: "the stored MAC differs from the one computed over the values".into(),
-                })
-            }
-        }
-    }
+    check_mac(&metadata, &data_key, &walked.mac, opts)?;
     // Ciphertexts may only be copied from a file the MAC vouches for.
     let reuse = if opts.ignore_mac {
         crypt::Reuse::default()
@@ -212,17 +221,65 @@ pub fn decrypt_docs(
     })
 }
 
+/// Checks the file's MAC against the one `computed` over its values, unless told not to.
+pub(crate) fn check_mac(
+    metadata: &Metadata,
+    data_key: &[u8],
+    computed: &str,
+    opts: &DecryptOptions,
+) -> Result<(), Error> {
+    if opts.ignore_mac {
+        return Ok(());
+    }
+    let file_mac = aes::decrypt(&metadata.mac, data_key, &metadata.mac_aad()).map_err(|e| {
+        Error::MacMismatch {
+            detail: format!(
+                "cannot decrypt the MAC ({e}; lastmodified {:?})",
+                metadata.lastmodified
+            ),
+        }
+    })?;
+    match file_mac {
+        Value::Str(s) if s.is_empty() => Err(Error::MacMismatch {
+            detail: "the file has no MAC".into(),
+        }),
+        Value::Str(s) if s == computed => Ok(()),
+        _ => Err(Error::MacMismatch {
+            detail: "the stored MAC differs from the one computed over the values".into(),
+        }),
+    }
+}
+
 /// Decrypts a sops document and returns the plaintext in the same format (sops's layout,
-/// `sops` block removed).
+/// `sops` block removed). For [`Format::Binary`] it is the file's `data`, which must be
+/// UTF-8 here ([`binary::decrypt`] gives any bytes).
 pub fn decrypt_str(
     input: &str,
     format: Format,
     keys: &Keyring,
     opts: &DecryptOptions,
 ) -> Result<String, Error> {
+    if format == Format::Binary {
+        return binary::to_text(binary::decrypt(input, keys, opts)?);
+    }
     let docs = parse(input, format)?;
     let d = decrypt_docs(docs, keys, opts)?;
     Ok(emit(&d.docs, format))
+}
+
+/// [`decrypt_str`] as bytes: what sops 3.13 `--decrypt` prints, for every store.
+pub fn decrypt_bytes(
+    input: &str,
+    format: Format,
+    keys: &Keyring,
+    opts: &DecryptOptions,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    match format {
+        Format::Binary => binary::decrypt(input, keys, opts),
+        _ => Ok(zeroize::Zeroizing::new(
+            decrypt_str(input, format, keys, opts)?.into_bytes(),
+        )),
+    }
 }
 
 fn read(path: &Path) -> Result<String, Error> {
@@ -232,10 +289,45 @@ fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// Decrypts a sops file (format from its extension). Errors carry the path.
+/// A file's bytes, text or not (the binary store holds any file), within the size limit.
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    limits::read_limited(path, limits::MAX_DOCUMENT_BYTES).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Decrypts a sops file, in the store sops picks for its name ([`Format::from_path`]).
+/// Errors carry the path.
 pub fn decrypt_file(path: &Path, keys: &Keyring, opts: &DecryptOptions) -> Result<String, Error> {
     let input = read(path)?;
-    decrypt_str(&input, Format::from_path(path), keys, opts).map_err(|e| e.in_file(path))
+    decrypt_str(&input, Format::from_path(path)?, keys, opts).map_err(|e| e.in_file(path))
+}
+
+/// [`decrypt_file`] as bytes: a binary-store file's `data` need not be text.
+pub fn decrypt_file_bytes(
+    path: &Path,
+    keys: &Keyring,
+    opts: &DecryptOptions,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let input = read(path)?;
+    decrypt_bytes(&input, Format::from_path(path)?, keys, opts).map_err(|e| e.in_file(path))
+}
+
+/// Sets `lastmodified` and `version` and seals `mac` (the MAC over the plaintext values)
+/// under an IV none of the values used.
+pub(crate) fn seal_mac(
+    metadata: &mut Metadata,
+    data_key: &[u8],
+    mac: String,
+    used_ivs: &mut std::collections::HashSet<[u8; aes::IV_SIZE]>,
+) -> Result<(), Error> {
+    metadata.lastmodified = metadata::now_rfc3339();
+    metadata.version = "3.13.2".into();
+    let iv = crypt::fresh_iv(used_ivs);
+    metadata.mac = aes::encrypt(&Value::Str(mac), data_key, &metadata.mac_aad(), &iv)
+        .map_err(Error::Encrypt)?;
+    Ok(())
 }
 
 fn encrypt_docs(
@@ -253,12 +345,7 @@ fn encrypt_docs(
     }
     let rules = crypt::Rules::new(metadata)?;
     let mut walked = crypt::walk(&mut docs, &rules, crypt::Mode::Encrypt(data_key, reuse))?;
-    let mac = walked.mac;
-    metadata.lastmodified = metadata::now_rfc3339();
-    metadata.version = "3.13.2".into();
-    let iv = crypt::fresh_iv(&mut walked.used_ivs);
-    metadata.mac = aes::encrypt(&Value::Str(mac), data_key, &metadata.mac_aad(), &iv)
-        .map_err(Error::Encrypt)?;
+    seal_mac(metadata, data_key, walked.mac, &mut walked.used_ivs)?;
     let sops = metadata.to_branch();
     for d in docs.iter_mut() {
         d.push(tree::Item {
@@ -269,24 +356,31 @@ fn encrypt_docs(
     Ok(docs)
 }
 
+/// A fresh random data key.
+pub(crate) fn new_data_key() -> zeroize::Zeroizing<Vec<u8>> {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
+    aes_gcm::aead::OsRng.fill_bytes(&mut key);
+    key
+}
+
 /// Encrypts a plaintext document for the recipients in `opts` with a fresh data key.
+/// For [`Format::Binary`] the whole input is the `data` ([`binary::encrypt`] takes bytes).
 pub fn encrypt_str(
     input: &str,
     format: Format,
     keys: &Keyring,
     opts: &EncryptOptions,
 ) -> Result<String, Error> {
-    let docs = parse_plaintext(input, format)?;
-    let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
-    {
-        use aes_gcm::aead::rand_core::RngCore;
-        aes_gcm::aead::OsRng.fill_bytes(&mut key);
+    if format == Format::Binary {
+        return binary::encrypt(input.as_bytes(), keys, opts);
     }
+    let docs = parse_plaintext(input, format)?;
+    let key = new_data_key();
     let mut metadata = opts.metadata(keys, &key)?;
     let out = encrypt_docs(docs, &mut metadata, &key, &crypt::Reuse::default())?;
     Ok(emit(&out, format))
 }
-
 /// Parses a plaintext to encrypt, refusing one that holds no document: only blank lines,
 /// comments or `...`. sops 3.13 refuses those too ("File cannot be completely empty",
 /// "Error unmarshalling file: EOF"), and what they would give has no `sops` block to read
@@ -326,6 +420,9 @@ pub fn edit_str(
     format: Format,
     keys: &Keyring,
 ) -> Result<String, Error> {
+    if format == Format::Binary {
+        return binary::edit(encrypted, new_plaintext.as_bytes(), keys);
+    }
     let old = decrypt_docs(parse(encrypted, format)?, keys, &DecryptOptions::default())?;
     let docs = parse_plaintext(new_plaintext, format)?;
     let mut metadata = old.metadata.clone();
@@ -343,7 +440,8 @@ pub fn encrypt_file(path: &Path, keys: &Keyring) -> Result<String, Error> {
 /// that callers can tell the user (the search stops at the repository root or the home
 /// directory: [`config::find_upward`]).
 pub fn encrypt_file_config(path: &Path, keys: &Keyring) -> Result<(String, PathBuf), Error> {
-    let input = read(path)?;
+    let format = Format::from_path(path)?;
+    let input = read_bytes(path)?;
     let cfg = config::find_config(path).ok_or_else(|| {
         Error::Config {
             path: path.to_path_buf(),
@@ -351,7 +449,15 @@ pub fn encrypt_file_config(path: &Path, keys: &Keyring) -> Result<(String, PathB
         }
     })?;
     let opts = config::options_for(&cfg, path).map_err(|e| e.in_file(path))?;
-    let text =
-        encrypt_str(&input, Format::from_path(path), keys, &opts).map_err(|e| e.in_file(path))?;
+    let text = match format {
+        Format::Binary => binary::encrypt(&input, keys, &opts),
+        _ => match String::from_utf8(input) {
+            Ok(input) => encrypt_str(&input, format, keys, &opts),
+            Err(_) => Err(Error::Encrypt(
+                "the file is not UTF-8 text, which a YAML or JSON file must be".into(),
+            )),
+        },
+    }
+    .map_err(|e| e.in_file(path))?;
     Ok((text, cfg))
 }

@@ -64,7 +64,7 @@ impl Decryptor for SopsDecryptor {
             .as_ref()
             .map_err(Clone::clone)?;
         let text = hfkit_sops::limits::read_text(path).map_err(|e| e.to_string())?;
-        let format = hfkit_sops::Format::from_path(path);
+        let format = hfkit_sops::Format::yaml_or_json(path);
         if !hfkit_sops::is_sops_encrypted(&text, format) {
             return Err(
                 "the file is not sops-encrypted (no `sops` metadata with a MAC); \

@@ -143,7 +143,8 @@ struct Select {
     #[arg(long, short = 'C', default_value = ".")]
     dir: PathBuf,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config); a sops-encrypted one
-    /// (`kubeconfig.sops.yaml`) or a PGP one (`.gpg`, `.asc`) is decrypted in memory.
+    /// (`kubeconfig.sops.yaml`, or `kubeconfig` in sops's binary store; also as the one
+    /// file of $KUBECONFIG) or a PGP one (`.gpg`, `.asc`) is decrypted in memory.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     /// Kube context.

@@ -439,6 +439,119 @@ fn sops_encrypted_kubeconfig_is_decrypted_in_memory() {
     assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
 }
 
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.is_dir() {
+            out.extend(files_containing(&p, needle));
+        } else if meta.is_file()
+            && std::fs::read(&p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_binary_store_sops_kubeconfig_named_kubeconfig_applies_and_diffs_from_memory() {
+    // `sops -e kubeconfig` (no extension) writes sops's binary store:
+    // {"data": "ENC[...]", "sops": {...}}, whose data is the kubeconfig itself.
+    let cp = ControlPlane::shared();
+    let ns = cp.new_namespace("hfa-kcfg-bin");
+    let state = format!("{ns}-state");
+    let tmp = tempfile::tempdir().unwrap();
+    let helm = helm_wrapper(tmp.path(), "");
+    let root = tmp.path().join("repo");
+    write_repo(&root, &ns);
+    let encrypted = root.join("kubeconfig");
+    {
+        let plain_dir = tempfile::tempdir().unwrap();
+        let plain = plain_dir.path().join("kubeconfig");
+        std::fs::copy(cp.kubeconfig_path(), &plain).unwrap();
+        let out = Command::new(peer("sops"))
+            .args([
+                "--encrypt",
+                "--age",
+                "age1qgamc7jrgth9j65rmnneue3jrr46d7fv0f5jr2khzwdsyzqmq5qsfcugpw",
+            ])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(&encrypted, &out.stdout).unwrap();
+    }
+    let text = std::fs::read_to_string(&encrypted).unwrap();
+    assert!(
+        text.starts_with("{\n\t\"data\": \"ENC[AES256_GCM,"),
+        "not the binary store: {text}"
+    );
+    let token = cp.admin_token().as_bytes();
+    assert!(files_containing(tmp.path(), token).is_empty());
+
+    // --kubeconfig kubeconfig: apply, then an empty diff.
+    let out = run(cmd_with(&encrypted, &helm, &root, &state, &["ci"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("3 installed"), "{}", stdout(&out));
+    let log = std::fs::read_to_string(tmp.path().join("log")).unwrap();
+    assert!(log.contains("--kubeconfig /proc/self/fd/"), "{log}");
+    assert!(!log.contains(&encrypted.display().to_string()), "{log}");
+    let out = run(cmd_with(
+        &encrypted,
+        &helm,
+        &root,
+        &state,
+        &["diff", "ci", "--detailed-exitcode"],
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("no changes"), "{}", stdout(&out));
+
+    // KUBECONFIG=kubeconfig, no flag: the same file, read the same way. A changed value
+    // makes the diff non-empty, which only a reachable cluster can tell.
+    std::fs::write(root.join("helmfiles/ci/values/first.yaml"), "v: \"2\"\n").unwrap();
+    let helmfile = root.join("helmfiles/ci/helmfile.yaml");
+    let hf = std::fs::read_to_string(&helmfile).unwrap().replacen(
+        "- name: first\n  namespace",
+        "- name: first\n  values: [values/first.yaml]\n  namespace",
+        1,
+    );
+    std::fs::write(&helmfile, hf).unwrap();
+    let mut c = Command::new(bin());
+    c.args(["diff", "ci", "--detailed-exitcode"])
+        .env("HELM_BIN", &helm)
+        .env(
+            "SOPS_AGE_KEY_FILE",
+            workspace().join("examples/cluster-repo/demo-keys/age-demo-key.txt"),
+        )
+        .env("KUBECONFIG", &encrypted)
+        .env_remove("HFAPPLY_ENV")
+        .arg("--state-namespace")
+        .arg(&state)
+        .arg("-C")
+        .arg(&root);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("first"), "{}", stdout(&out));
+
+    // Nothing in clear next to the sources (or anywhere in the test's directory).
+    assert!(
+        files_containing(tmp.path(), token).is_empty(),
+        "plaintext kubeconfig written: {:?}",
+        files_containing(tmp.path(), token)
+    );
+    assert_eq!(std::fs::read_to_string(&encrypted).unwrap(), text);
+}
+
 #[test]
 fn ctrl_c_finishes_running_release_and_reports_the_rest_as_skipped() {
     let cp = ControlPlane::shared();

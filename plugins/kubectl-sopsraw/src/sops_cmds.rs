@@ -70,7 +70,7 @@ enum Mode {
 
 /// Writes `text` to `path` through a temp file created exclusively in the same
 /// directory and a rename (never through whatever `path` points to).
-fn write_atomic(path: &Path, text: &str, mode: Mode) -> anyhow::Result<()> {
+fn write_atomic(path: &Path, text: &[u8], mode: Mode) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -96,7 +96,7 @@ fn write_atomic(path: &Path, text: &str, mode: Mode) -> anyhow::Result<()> {
         .prefix(".sopsraw-")
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())
+    tmp.write_all(text)
         .and_then(|_| tmp.as_file().sync_all())
         .and_then(|_| {
             tmp.as_file()
@@ -109,7 +109,7 @@ fn write_atomic(path: &Path, text: &str, mode: Mode) -> anyhow::Result<()> {
 }
 
 fn emit(
-    text: &str,
+    text: &[u8],
     output: Option<&Path>,
     in_place: Option<&Path>,
     mode: Mode,
@@ -119,27 +119,32 @@ fn emit(
         (None, Some(p)) => write_atomic(p, text, mode),
         (None, None) => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
+            out.write_all(text)
                 .and_then(|_| out.flush())
                 .context("cannot write to stdout")
         }
     }
 }
 
-/// `decrypt`: the plaintext goes to stdout, or to a 0600 file (`-o`, `-i`).
+/// `decrypt`: the plaintext goes to stdout, or to a 0600 file (`-o`, `-i`). A file in
+/// sops's binary store (any name but .yaml/.yml/.json) gives exactly its bytes.
 pub fn decrypt(a: &DecryptArgs) -> anyhow::Result<()> {
     let keys = keyring()?;
     let opts = DecryptOptions {
         ignore_mac: a.ignore_mac,
     };
-    let plain = hfkit_sops::decrypt_file(&a.file, &keys, &opts)?;
+    let plain = hfkit_sops::decrypt_file_bytes(&a.file, &keys, &opts)?;
     let in_place = a.in_place.then_some(a.file.as_path());
     emit(&plain, a.output.as_deref(), in_place, Mode::Private)
 }
 
+/// `encrypt`: in the store sops picks for the name; a file of another name than
+/// .yaml/.yml/.json (text or not) is written in the binary store.
 pub fn encrypt(a: &EncryptArgs) -> anyhow::Result<()> {
-    let text = read(&a.file)?;
-    if hfkit_sops::is_sops_encrypted(&text, Format::from_path(&a.file)) {
+    let format = Format::from_path(&a.file)?;
+    let bytes = hfkit_sops::limits::read_limited(&a.file, hfkit_sops::limits::MAX_DOCUMENT_BYTES)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    if hfkit_sops::is_sops_encrypted(&String::from_utf8_lossy(&bytes), format) {
         bail!(
             "{} is already encrypted; use `kubectl sopsraw edit {}` to change it",
             a.file.display(),
@@ -151,7 +156,12 @@ pub fn encrypt(a: &EncryptArgs) -> anyhow::Result<()> {
     // Which creation rules chose the recipients (the search stops at the repository root).
     eprintln!("using {}", config.display());
     let in_place = a.in_place.then_some(a.file.as_path());
-    emit(&enc, a.output.as_deref(), in_place, Mode::KeepOr(0o644))
+    emit(
+        enc.as_bytes(),
+        a.output.as_deref(),
+        in_place,
+        Mode::KeepOr(0o644),
+    )
 }
 
 /// The private directory holding plaintext while the editor runs, removed by the
@@ -189,8 +199,9 @@ fn editor() -> String {
         .unwrap_or_else(|| "vi".into())
 }
 
+/// `edit`: the plaintext (for the binary store, the file's bytes) in a private temp file.
 pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
-    let format = Format::from_path(&a.file);
+    let format = Format::from_path(&a.file)?;
     let encrypted = read(&a.file)?;
     if !hfkit_sops::is_sops_encrypted(&encrypted, format) {
         bail!(
@@ -200,10 +211,8 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
         );
     }
     let keys = keyring()?;
-    let plain = zeroize::Zeroizing::new(
-        hfkit_sops::decrypt_str(&encrypted, format, &keys, &DecryptOptions::default())
-            .with_context(|| a.file.display().to_string())?,
-    );
+    let plain = hfkit_sops::decrypt_bytes(&encrypted, format, &keys, &DecryptOptions::default())
+        .with_context(|| a.file.display().to_string())?;
     install_signal_cleanup()?;
     let dir = tempfile::Builder::new()
         .prefix("sopsraw-edit-")
@@ -228,8 +237,7 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
             .mode(0o600)
             .open(&tmp)
             .context("cannot create the temp file")?;
-        f.write_all(plain.as_bytes())
-            .context("cannot write the temp file")?;
+        f.write_all(&plain).context("cannot write the temp file")?;
     }
     let ed = editor();
     // The editor sees the plaintext it edits, never the keys.
@@ -247,20 +255,30 @@ pub fn edit(a: &EditArgs) -> anyhow::Result<()> {
         );
     }
     let edited = zeroize::Zeroizing::new(
-        hfkit_sops::limits::read_text(&tmp).context("cannot read back the edited file")?,
+        hfkit_sops::limits::read_limited(&tmp, hfkit_sops::limits::MAX_DOCUMENT_BYTES)
+            .context("cannot read back the edited file")?,
     );
     drop(private);
     if edited == plain {
         eprintln!("{}: no changes", a.file.display());
         return Ok(());
     }
-    let out = hfkit_sops::edit_str(&encrypted, &edited, format, &keys).with_context(|| {
+    let out = match format {
+        Format::Binary => hfkit_sops::binary::edit(&encrypted, &edited, &keys),
+        _ => match std::str::from_utf8(&edited) {
+            Ok(text) => hfkit_sops::edit_str(&encrypted, text, format, &keys),
+            Err(_) => Err(hfkit_sops::Error::Encrypt(
+                "the edited file is not UTF-8 text".into(),
+            )),
+        },
+    }
+    .with_context(|| {
         format!(
             "cannot re-encrypt your edits (discarded; {} left unchanged); run edit again",
             a.file.display()
         )
     })?;
-    write_atomic(&a.file, &out, Mode::KeepOr(0o644))?;
+    write_atomic(&a.file, out.as_bytes(), Mode::KeepOr(0o644))?;
     eprintln!("{}: re-encrypted", a.file.display());
     Ok(())
 }

@@ -644,6 +644,91 @@ fn decrypt_encrypt_edit_round_trips() {
 }
 
 #[test]
+fn a_kubeconfig_in_the_binary_store_decrypts_to_exactly_its_bytes() {
+    // `sops -e kubeconfig` (no extension) writes sops's binary store; decrypt must print
+    // the kubeconfig itself, not a `data: |` wrapper.
+    let e = Env::new();
+    let plain = "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: kc-token-secret\n# no final newline ->\ncurrent-context: x";
+    let p = e.write("kubeconfig", plain);
+    let sops = Command::new(peer("sops"))
+        .args(["--encrypt", "--age", &e.recipient, "--in-place"])
+        .arg(&p)
+        .env("SOPS_AGE_KEY_FILE", &e.key_file)
+        .output()
+        .unwrap();
+    ok(&sops);
+    let enc = std::fs::read_to_string(&p).unwrap();
+    assert!(enc.starts_with("{\n\t\"data\": \"ENC["), "{enc}");
+    let f = p.to_str().unwrap();
+    let out = e.run(&["decrypt", f]);
+    ok(&out);
+    assert_eq!(out.stdout, plain.as_bytes());
+    let out_file = e.path("out/kubeconfig");
+    ok(&e.run(&["decrypt", f, "-o", out_file.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&out_file).unwrap(), plain.as_bytes());
+
+    // encrypt of a file of unknown extension, bytes not even text: the binary store,
+    // which the real sops decrypts to the same bytes; encrypting it again is refused.
+    e.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - age: {}\n", e.recipient),
+    );
+    let bytes = [plain.as_bytes(), &[0xff, 0x00, 0xfe]].concat();
+    let q = e.path("client.p12");
+    std::fs::write(&q, &bytes).unwrap();
+    let g = q.to_str().unwrap();
+    ok(&e.run(&["encrypt", g, "--in-place"]));
+    let on_disk = std::fs::read_to_string(&q).unwrap();
+    assert!(on_disk.starts_with("{\n\t\"data\": \"ENC["), "{on_disk}");
+    assert!(!on_disk.contains("kc-token-secret"));
+    let sops = Command::new(peer("sops"))
+        .arg("--decrypt")
+        .arg(&q)
+        .env("SOPS_AGE_KEY_FILE", &e.key_file)
+        .output()
+        .unwrap();
+    ok(&sops);
+    assert_eq!(sops.stdout, bytes);
+    let out = e.run(&["decrypt", g]);
+    ok(&out);
+    assert_eq!(out.stdout, bytes);
+    let out = e.run(&["encrypt", g]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("already encrypted"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // edit: the editor gets the raw bytes; the result is still the binary store.
+    let script = editor_script(&e, "sed -i 's/kc-token-secret/rotated/' \"$1\"");
+    let mut c = e.cmd(&["edit", f]);
+    c.env("EDITOR", &script)
+        .env_remove("VISUAL")
+        .env_remove("SOPS_EDITOR");
+    ok(&c.output().unwrap());
+    assert!(tmp_is_empty(&e), "plaintext left in TMPDIR");
+    let sops = Command::new(peer("sops"))
+        .arg("--decrypt")
+        .arg(&p)
+        .env("SOPS_AGE_KEY_FILE", &e.key_file)
+        .output()
+        .unwrap();
+    ok(&sops);
+    assert_eq!(
+        sops.stdout,
+        plain.replace("kc-token-secret", "rotated").as_bytes()
+    );
+
+    // A .env file: refused by name, saying why.
+    let env_file = e.write("app.env", "A=1\n");
+    let out = e.run(&["encrypt", env_file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("app.env") && err.contains("dotenv"), "{err}");
+}
+
+#[test]
 fn decrypt_output_is_0600_whatever_the_umask_and_the_existing_file() {
     use std::os::unix::fs::PermissionsExt;
     let e = Env::new();
