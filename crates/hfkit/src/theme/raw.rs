@@ -220,7 +220,7 @@ impl Release {
                 source,
             })?;
             let encrypted =
-                hfkit_sops::is_sops_encrypted(&text, hfkit_sops::Format::from_path(&path));
+                hfkit_sops::is_sops_encrypted(&text, hfkit_sops::Format::yaml_or_json(&path));
             let key = (group, path.file_name().unwrap_or_default().to_os_string());
             found.push((
                 key,
