@@ -4,8 +4,8 @@
 # Idempotent: a peer already in the cache is not rebuilt.
 #
 # Usage: scripts/peers.sh [PEER...]      (default: every peer the test suite needs:
-#        helm3 helm4 sops age etcd kube-apiserver krew krew-validate; optional (benchmarks):
-#        helm-diff helmfile)
+#        helm3 helm4 sops age etcd kube-apiserver krew krew-validate helmfile (the
+#        compatibility tests compare hfapply with it); optional (benchmarks): helm-diff)
 # HFKIT_PEERS_TIMES=FILE appends each build's wall time and peak RSS (/usr/bin/time -v).
 # Each binary is published as ~/.cache/hfkit/peers/bin/<peer> (helm3, helm4, sops, ...),
 # where tests find them; `scripts/peers.sh --print-env` prints the export line.
@@ -18,9 +18,9 @@ SOPS_VERSION=v3.13.2
 AGE_VERSION=v1.3.2
 ETCD_VERSION=v3.6.16
 KUBE_VERSION=v1.36.3   # kube-apiserver; its staging modules are pinned to v0.<minor>.<patch>
+HELMFILE_VERSION=v1.7.4  # ~8 min cold on 2 cores
 # Optional peers (not built by default; for benchmarks)
 HELM_DIFF_VERSION=v3.15.11
-HELMFILE_VERSION=v1.7.4
 KREW_VERSION=v0.4.3
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -287,7 +287,7 @@ if [ "${1:-}" = "--print-env" ]; then
 fi
 
 peers=("$@")
-[ ${#peers[@]} -gt 0 ] || peers=(helm3 helm4 sops age etcd kube-apiserver krew krew-validate)
+[ ${#peers[@]} -gt 0 ] || peers=(helm3 helm4 sops age etcd kube-apiserver krew krew-validate helmfile)
 for p in "${peers[@]}"; do
   "build_$p"
 done

@@ -202,10 +202,8 @@ fn an_invalid_handler_is_a_file_line_error() {
 }
 
 /// The same inputs through the real helmfile 1.7.4 (`helmfile template` on the theme):
-/// the same files fail or are skipped. helmfile is an optional peer: build it with
-/// `scripts/peers.sh helmfile`, then run with `--ignored`.
+/// the same files fail or are skipped.
 #[test]
-#[ignore = "needs the optional helmfile peer (scripts/peers.sh helmfile)"]
 fn real_helmfile_agrees() {
     let helmfile = peer("helmfile");
     let run = |root: &Path| {
