@@ -114,11 +114,29 @@ impl DiffReport {
 
 /// Diffs every prepared release (read-only: no lock, nothing written).
 pub async fn diff_all(
-    _planned: &Planned,
+    planned: &Planned,
     prepared: Vec<Prepared>,
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
     let conn = hfkit_kube::connect(&crate::plan::kube_for(&opts.kube, &prepared)?).await?;
+    // File-level hooks: helmfile fires prepare and cleanup for diff too.
+    let dirs = crate::hooks::theme_dirs(&prepared);
+    let kubeconfig = opts.kube.kubeconfig.clone();
+    let file_hooks = |event: &str| {
+        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), &|_| {})
+            .map_err(crate::Error::Other)
+    };
+    file_hooks("prepare")?;
+    let report = diff_releases(prepared, opts, conn).await;
+    file_hooks("cleanup")?;
+    report
+}
+
+async fn diff_releases(
+    prepared: Vec<Prepared>,
+    opts: &DiffOptions,
+    conn: Connection,
+) -> Result<DiffReport> {
     // `helm template repo/chart --version V` reads helm's local copy of the repository
     // index: refresh each repository once first, or a version published since this
     // machine last looked (what autoupgrade just chose) would not be found.

@@ -215,3 +215,56 @@ impl ReleaseHooks {
         })
     }
 }
+
+/// The theme directories `prepared` has releases in (whose file-level hooks run).
+pub fn theme_dirs(prepared: &[crate::plan::Prepared]) -> std::collections::BTreeSet<PathBuf> {
+    prepared.iter().map(|p| p.theme_dir.clone()).collect()
+}
+
+/// Runs the file-level `hooks:` (top of a helmfile) for `event`, once per helmfile whose
+/// directory is in `dirs` (see [`theme_dirs`]), in theme order: helmfile fires
+/// `prepare` for a file before its releases and `cleanup` after them. `.Release` is not
+/// in scope there.
+pub fn fire_file_hooks(
+    planned: &crate::plan::Planned,
+    dirs: &std::collections::BTreeSet<PathBuf>,
+    event: &str,
+    kubeconfig: Option<&Path>,
+    show: &dyn Fn(&str),
+) -> Result<Vec<HookRun>, String> {
+    let mut ran = Vec::new();
+    for theme in &planned.themes {
+        if !any_for(&theme.helmfile.hooks, event) || !dirs.contains(&theme.dir) {
+            continue;
+        }
+        let scope = HookScope {
+            dir: &theme.dir,
+            env: &planned.env,
+            release: None,
+            kubeconfig,
+        };
+        let file = theme.helmfile.path.display().to_string();
+        match run(&theme.helmfile.hooks, event, &scope, &|line| {
+            show(&format!("{file}: {line}"))
+        }) {
+            Ok(r) => ran.extend(r),
+            Err((_, e)) => return Err(format!("{file}: {e}")),
+        }
+    }
+    Ok(ran)
+}
+
+/// Whether `hook` is a script that applies `raw/` manifests with kubectl (the seed
+/// repository's `.hook.sh`), which hfapply does natively: read as text, it mentions
+/// `raw` and `kubectl apply`.
+pub fn redoes_raw_manifests(hook: &Hook, dir: &Path) -> bool {
+    if hook.command.contains("{{") {
+        return false;
+    }
+    let path = program_path(dir, &hook.command);
+    let Ok(bytes) = hfkit::limits::read_limited(&path, 1 << 20) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    text.contains("/raw") && text.contains("kubectl apply")
+}

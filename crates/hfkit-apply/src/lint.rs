@@ -78,11 +78,32 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
             repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
         }
     }
+    let dirs = crate::hooks::theme_dirs(prepared);
+    let show = |line: &str| eprintln!("{line}");
+    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "prepare", None, &show) {
+        out.push(Finding::error(".".into(), "hook", e));
+        return out;
+    }
     let nodes = planned.graph.nodes();
     for p in prepared {
         let ns = p.namespace.clone().unwrap_or_else(|| "default".into());
         let hooks = crate::hooks::ReleaseHooks::of(p);
-        let show = |line: &str| eprintln!("{line}");
+        for h in &p.hooks {
+            if crate::hooks::redoes_raw_manifests(h, &p.theme_dir) {
+                out.push(Finding {
+                    release: p.label(),
+                    check: "hook-redundant",
+                    message: format!(
+                        "hook `{}` applies values/<release>/raw/ manifests with kubectl, which \
+                         hfapply does natively (pre before helm, post after, secrets decrypted \
+                         in memory); once its raw files follow the naming in \
+                         docs/migrating-from-helmfile.md, delete the hook",
+                        h.name
+                    ),
+                    severity: "note",
+                });
+            }
+        }
         if let Err((_, e)) = hooks.fire(&ns, "prepare", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
             continue;
@@ -91,6 +112,9 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
         if let Err((_, e)) = hooks.fire(&ns, "cleanup", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
         }
+    }
+    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "cleanup", None, &show) {
+        out.push(Finding::error(".".into(), "hook", e));
     }
     out
 }

@@ -214,7 +214,25 @@ pub async fn apply_all(
         )
     };
     let guard = lock.as_ref().map(|l| l.guard());
-    let result = run_locked(planned, prepared, opts, conn, guard).await;
+    // File-level hooks (dry runs too: helmfile fires prepare and cleanup for diff).
+    let dirs = crate::hooks::theme_dirs(&prepared);
+    let kubeconfig = opts.kube.kubeconfig.clone();
+    let progress = opts.progress.clone();
+    let file_hooks = |event: &str| {
+        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), &|l| {
+            progress(l)
+        })
+    };
+    let result = match file_hooks("prepare") {
+        Err(e) => Err(crate::Error::Other(e)),
+        Ok(_) => {
+            let result = run_locked(planned, prepared, opts, conn, guard).await;
+            if let Err(e) = file_hooks("cleanup") {
+                (opts.progress)(&format!("warning: {e}"));
+            }
+            result
+        }
+    };
     if let Some(lock) = lock {
         lock.release().await?;
     }

@@ -147,7 +147,7 @@ pub const TOP_LEVEL: &[Key] = &[
     k("commonLabels", H("added to every release's labels, overriding them")),
     k("missingFileHandler", H("default of the releases' missingFileHandler")),
     k("helmDefaults", H("defaults of the helm settings of every release")),
-    k("hooks", H("run for every release of the file, after its own hooks")),
+    k("hooks", H("file-level hooks: prepare before the file's releases, cleanup after them")),
     k("kubeContext", H("overrides every release's kubeContext")),
     k("namespace", H("overrides every release's namespace")),
     k("values", D("state values only reach templates; a template that reads them (.Values) is refused")),
