@@ -54,7 +54,12 @@ fn master_lists_themes_in_order_and_ignores_helm_defaults() {
         repo.skipped
     );
     // helmDefaults is read now (its settings sit under every release's own).
-    assert!(repo.master.notes.is_empty(), "{:?}", repo.master.notes);
+    let noted: Vec<&str> = repo.master.notes.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(
+        noted,
+        ["helmfiles"],
+        "only the ordering of sub-helmfiles differs"
+    );
     assert_eq!(
         repo.themes[0].helmfile.path,
         Path::new("helmfiles/backbone/helmfile.yaml")
@@ -625,4 +630,47 @@ fn sub_helmfiles_globs_nesting_missing_files_and_own_releases() {
     // Environment names end up in file names: checked first.
     let e = Repo::load(dir.path(), "../x").unwrap_err().to_string();
     assert!(e.starts_with("invalid environment name `../x`"), "{e}");
+}
+
+#[test]
+fn every_key_is_honoured_refused_or_noted() {
+    let parse = |text: &str| {
+        Helmfile::parse(text, Path::new("helmfiles/media/helmfile.yaml"), "default")
+            .map_err(message)
+    };
+    let refused = [
+        ("releases:\n- name: p\n  chart: x\n  jsonPatches: []\n", "helmfiles/media/helmfile.yaml:4: releases[0].jsonPatches is not supported by hfapply: needs chartify/kustomize"),
+        ("bases: [b.yaml]\n", "helmfiles/media/helmfile.yaml:1: bases is not supported by hfapply: bases are not supported yet"),
+        ("helmDefaults:\n  serverSide: 'true'\n", "helmfiles/media/helmfile.yaml:2: helmDefaults.serverSide is not supported by hfapply"),
+        ("repositories:\n- name: r\n  url: https://x\n  username: u\n", "helmfiles/media/helmfile.yaml:4: repositories[0].username is not supported by hfapply"),
+        ("releases:\n- name: p\n  chart: x\n  wiat: true\n", "helmfiles/media/helmfile.yaml:4: unknown key `wiat` in releases[] (did you mean `wait`?)"),
+        ("helmDefaults:\n  tiemout: 3\n", "helmfiles/media/helmfile.yaml:2: unknown key `tiemout` in helmDefaults (did you mean `timeout`?)"),
+        ("releases:\n- name: p\n  chart: x\n  hooks:\n  - events: [PreSync]\n    command: x\n", "helmfiles/media/helmfile.yaml:5: releases[0].hooks[0].events[0] `PreSync` is not an event hfapply fires"),
+        ("releases:\n- name: p\n  chart: x\n  hooks:\n  - events: [presync]\n", "helmfiles/media/helmfile.yaml:5: releases[0].hooks[0].command is missing"),
+        ("releases:\n- name: p\n  chart: x\n  timeout: soon\n", "helmfiles/media/helmfile.yaml:4: releases[0].timeout must be a whole number of seconds or a count, not `soon`"),
+        ("releases:\n- name: p\n  chart: x\n  set:\n  - name: a\n    value: ref+vault://x\n", "helmfiles/media/helmfile.yaml:6: releases[0].set[0].value is a vals reference"),
+    ];
+    for (text, expected) in refused {
+        let err = parse(text).unwrap_err();
+        assert!(err.starts_with(expected), "{text}\n{err}");
+    }
+
+    let hf = parse(
+        "helmDefaults: {wait: true, timeout: 300, force: true, args: ['--debug --kube-insecure-skip-tls-verify']}\n\
+         values: [{a: 1}]\n\
+         releases:\n\
+         - name: p\n  chart: x\n  wait: false\n  timeout: 60\n  disableValidation: true\n  \
+           hooks:\n  - events: [prepare, presync]\n    command: ./h.sh\n    args: ['{{`{{ .Event.Name }}`}}', '{{ .Environment.Name }}']\n",
+    )
+    .unwrap();
+    let r = &hf.releases[0];
+    assert_eq!(r.helm.wait, Some(false));
+    assert_eq!(r.helm.timeout, Some(60));
+    assert_eq!(r.helm.force, Some(true), "helmDefaults under the release");
+    assert_eq!(r.helm.args, ["--debug", "--kube-insecure-skip-tls-verify"]);
+    assert_eq!(r.hooks[0].events, ["prepare", "presync"]);
+    // The file pass ran; `.Event` waits for the hook to run.
+    assert_eq!(r.hooks[0].args, ["{{ .Event.Name }}", "default"]);
+    let noted: Vec<&str> = hf.notes.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(noted, ["values", "releases[0].disableValidation"]);
 }

@@ -301,9 +301,10 @@ impl Helmfile {
                         key: key.clone(),
                         text,
                     });
-                    continue;
                 }
                 match key.as_str() {
+                    // Noted above; nothing of them changes what is applied.
+                    "values" | "missingFileHandlerConfig" | "lockFilePath" | "llm" => {}
                     "repositories" => reader.repositories(value, &mut hf.repositories)?,
                     "environments" => {
                         reader.environments(value, &mut hf.environments, &mut hf.notes)?
