@@ -12,7 +12,8 @@
 //!
 //! When hfapply fires which event is in `run.rs` and `docs/migrating-from-helmfile.md`.
 //! Hooks get the environment without sops key variables (as helm does, see
-//! `hfkit_sops::process`), plus `KUBECONFIG` when `--kubeconfig` names a file.
+//! `hfkit_sops::process`), plus `KUBECONFIG` when `--kubeconfig` names a plain file (a kubeconfig decrypted to
+//! memory is not handed to hooks).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -81,7 +82,9 @@ pub fn run(
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(k) = scope.kubeconfig {
+        // A kubeconfig decrypted to our own memory (`/proc/self/fd/N`) means nothing
+        // in another process: the hook keeps the KUBECONFIG it inherited.
+        if let Some(k) = scope.kubeconfig.filter(|k| !k.starts_with("/proc/self/")) {
             cmd.env("KUBECONFIG", k);
         }
         let result = cmd.output();

@@ -279,6 +279,19 @@ impl Helmfile {
             hooks: Vec::new(),
             notes: Vec::new(),
         };
+        // helmfile 1.x renders only `*.gotmpl` files as templates; 0.x (which the seed
+        // was written for) rendered every helmfile.yaml. We render both, and say where
+        // helmfile 1.x would pass the escaped form on literally.
+        let is_gotmpl = path.extension().is_some_and(|e| e == "gotmpl");
+        if let (false, Some(at)) = (is_gotmpl, text.find("{{`")) {
+            hf.notes.push(KeyNote {
+                line: 1 + text[..at].matches('\n').count() as u32,
+                key: "{{`...`}}".into(),
+                text: "hfapply renders this file as helmfile 0.x did; helmfile 1.x renders only \
+                       *.gotmpl files and would pass the escaped form on literally (rename \
+                       the file to helmfile.yaml.gotmpl to run it with helmfile 1.x)",
+            });
+        }
         let mut override_namespace = None;
         let mut override_kube_context = None;
         let mut release_items = Vec::new();
