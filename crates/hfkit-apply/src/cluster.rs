@@ -296,6 +296,40 @@ pub async fn helm_latest(
         .max_by_key(|(v, _)| *v))
 }
 
+/// How long ago helm wrote the latest revision of `release` (`3m12s`), when there is
+/// one.
+pub async fn helm_latest_age(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+) -> Result<Option<String>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let list = api
+        .list_metadata(&ListParams::default().labels(&format!("owner=helm,name={release}")))
+        .await
+        .map_err(|e| {
+            Error::api(
+                format!("listing helm revisions of {namespace}/{release}"),
+                e,
+            )
+        })?;
+    let latest = list
+        .items
+        .into_iter()
+        .filter_map(|s| {
+            let version: u32 = s.metadata.labels.as_ref()?.get("version")?.parse().ok()?;
+            Some((version, s.metadata.creation_timestamp?))
+        })
+        .max_by_key(|(v, _)| *v);
+    Ok(latest.map(|(_, created)| {
+        let secs = k8s_openapi::jiff::Timestamp::now()
+            .duration_since(created.0)
+            .as_secs()
+            .max(0);
+        format!("{}m{}s", secs / 60, secs % 60)
+    }))
+}
+
 /// Now, RFC 3339.
 pub fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()

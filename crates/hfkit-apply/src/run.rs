@@ -52,6 +52,10 @@ pub struct RunOptions {
     pub force: bool,
     /// Stop starting releases after the first failure (the rest are skipped).
     pub fail_fast: bool,
+    /// `--recover-pending`: a helm release left `pending-*` by an interrupted helm is
+    /// rolled back (a first install: uninstalled) before the upgrade; without it, such a
+    /// release fails with its status, age and this flag named.
+    pub recover_pending: bool,
     /// How long to wait for the cluster lock.
     pub lock_timeout: Duration,
     /// Namespace of hfapply's state.
@@ -76,6 +80,7 @@ impl RunOptions {
             dry_run: false,
             force: false,
             fail_fast: false,
+            recover_pending: false,
             lock_timeout: Duration::from_secs(300),
             state_namespace: cluster::STATE_NAMESPACE.into(),
             progress: Arc::new(|line| eprintln!("{line}")),
@@ -579,6 +584,24 @@ async fn sync(
         .map_err(|e| e.to_string())?;
     if let Some((_, status)) = &before {
         if status.starts_with("pending-") && !ctx.opts.dry_run {
+            if !ctx.opts.recover_pending {
+                let age = cluster::helm_latest_age(client, ns, &p.name)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|a| format!(" for {a}"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "helm release {ns}/{} is {status}{age}, left by a helm that was \
+                     interrupted (this apply holds the cluster lock, so no other apply is \
+                     running it); rerun with --recover-pending to {} and retry",
+                    p.name,
+                    if status == "pending-install" {
+                        "uninstall the unfinished first install"
+                    } else {
+                        "roll it back to its last revision"
+                    }
+                ));
+            }
             recover_pending(ctx, p, ns, status).await?;
         }
     }
@@ -776,15 +799,16 @@ async fn recover_pending(
     ns: &str,
     status: &str,
 ) -> std::result::Result<(), String> {
-    (ctx.opts.progress)(&format!(
-        "{}: helm release is {status} (an interrupted apply); recovering",
-        p.label()
-    ));
     let verb = if status == "pending-install" {
         "uninstall"
     } else {
         "rollback"
     };
+    (ctx.opts.progress)(&format!(
+        "{}: helm release is {status} (an interrupted helm); --recover-pending: helm {verb} {} -n {ns}, then the upgrade",
+        p.label(),
+        p.name
+    ));
     let mut args: Vec<OsString> = vec![
         verb.into(),
         p.name.clone().into(),

@@ -371,7 +371,8 @@ fn fail_fast_starts_nothing_after_a_failure() {
 }
 
 /// A helm killed while upgrading leaves its release `pending-upgrade`, which plain
-/// helm refuses to upgrade again; the next apply recovers it.
+/// helm refuses to upgrade again; the next apply says so and names the flag, and with
+/// `--recover-pending` rolls it back and upgrades.
 #[test]
 fn release_left_pending_by_a_killed_helm_is_recovered() {
     let cp = cluster();
@@ -422,7 +423,25 @@ fn release_left_pending_by_a_killed_helm_is_recovered() {
     stuck.kill().unwrap();
     stuck.wait().unwrap();
     assert_eq!(latest().unwrap().1, "pending-upgrade");
+    helm.reset();
+    let refused = apply(&target, &opts);
+    assert_eq!(outcomes(&refused)[0], ("base".into(), "failed"));
+    let why = refused.results[0].detail.clone().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("helm release {ns}/base is pending-upgrade for "))
+            && why.contains("rerun with --recover-pending to roll it back"),
+        "{why}"
+    );
+    assert!(helm.calls().is_empty(), "nothing run: {:?}", helm.calls());
+    assert_eq!(latest().unwrap().1, "pending-upgrade");
+    let mut opts = opts;
+    opts.recover_pending = true;
     let r = apply(&target, &opts);
+    assert!(
+        helm.calls().iter().any(|c| c.starts_with("rollback base")),
+        "{:?}",
+        helm.calls()
+    );
     assert_eq!(
         outcomes(&r)[0],
         ("base".into(), "upgraded"),

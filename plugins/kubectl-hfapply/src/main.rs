@@ -205,6 +205,11 @@ struct ApplyArgs {
     /// Start no release after a failure.
     #[arg(long)]
     fail_fast: bool,
+    /// A helm release left pending-install/-upgrade/-rollback by an interrupted helm is
+    /// rolled back (a first install: uninstalled) before its upgrade; without this flag
+    /// such a release fails, naming its status and age.
+    #[arg(long)]
+    recover_pending: bool,
     /// How long to wait for another apply's cluster lock (`90s`, `5m`).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     lock_timeout: Duration,
@@ -440,6 +445,7 @@ async fn apply(a: ApplyArgs) -> Result<ExitCode> {
     opts.dry_run = a.dry_run.is_some();
     opts.force = a.force;
     opts.fail_fast = a.fail_fast;
+    opts.recover_pending = a.recover_pending;
     opts.lock_timeout = a.lock_timeout;
     opts.allow_prune = a.allow_prune_kind.iter().copied().collect();
     opts.state_namespace = a.select.state_namespace.clone();
