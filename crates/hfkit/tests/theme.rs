@@ -672,5 +672,8 @@ fn every_key_is_honoured_refused_or_noted() {
     // The file pass ran; `.Event` waits for the hook to run.
     assert_eq!(r.hooks[0].args, ["{{ .Event.Name }}", "default"]);
     let noted: Vec<&str> = hf.notes.iter().map(|n| n.key.as_str()).collect();
-    assert_eq!(noted, ["values", "releases[0].disableValidation"]);
+    assert_eq!(
+        noted,
+        ["{{`...`}}", "values", "releases[0].disableValidation"]
+    );
 }
