@@ -23,11 +23,13 @@ fuzz_target!(|data: &[u8]| {
         TemplateContext {
             env,
             release: None,
+            event: None,
             defer_release: true,
         },
         TemplateContext {
             env,
             release: Some(("plex", "media")),
+            event: Some("presync"),
             defer_release: false,
         },
     ] {
