@@ -236,27 +236,8 @@ async fn hook(
     event: &'static str,
     ran: &mut Vec<crate::hooks::HookRun>,
 ) -> std::result::Result<(), String> {
-    if !crate::hooks::any_for(&p.hooks, event) {
-        return Ok(());
-    }
-    let target = crate::hooks::ReleaseHooks::of(p);
-    let ns = ns.to_string();
-    let kubeconfig = opts.kube.kubeconfig.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        target.fire(&ns, event, kubeconfig.as_deref(), &|_| {})
-    })
-    .await
-    .map_err(|e| format!("hook task: {e}"))?;
-    match result {
-        Ok(r) => {
-            ran.extend(r);
-            Ok(())
-        }
-        Err((r, e)) => {
-            ran.extend(r);
-            Err(e)
-        }
-    }
+    let kubeconfig = opts.kube.kubeconfig.as_deref();
+    crate::hooks::fire_for(p, ns, event, kubeconfig, std::sync::Arc::new(|_| {}), ran).await
 }
 
 async fn fill(

@@ -12,8 +12,9 @@
 //!
 //! When hfapply fires which event is in `run.rs` and `docs/migrating-from-helmfile.md`.
 //! Hooks get the environment without sops key variables (as helm does, see
-//! `hfkit_sops::process`), plus `KUBECONFIG` when `--kubeconfig` names a plain file (a kubeconfig decrypted to
-//! memory is not handed to hooks).
+//! `hfkit_sops::process`, `HFKIT_CHILD_KEEP_ENV` not honoured), plus `KUBECONFIG` when
+//! `--kubeconfig` names a plain file; a kubeconfig decrypted to memory is not handed to
+//! hooks (they get [`NO_KUBECONFIG`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -30,7 +31,8 @@ pub struct HookRun {
     pub name: String,
     /// Exit status (`None`: killed by a signal or not started).
     pub exit: Option<i32>,
-    /// Its standard output and error, interleaved as written.
+    /// Its standard output then its standard error (the last 64 KiB), kept when
+    /// `showlogs` is set or it failed; empty otherwise.
     pub output: String,
 }
 
@@ -56,6 +58,12 @@ pub fn run(
     show: &dyn Fn(&str),
 ) -> Result<Vec<HookRun>, (Vec<HookRun>, String)> {
     let mut ran = Vec::new();
+    // Absolute: a relative command is resolved against it here, not against the
+    // child's directory.
+    let dir = scope
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| scope.dir.to_path_buf());
     for hook in hooks.iter().filter(|h| h.events.iter().any(|e| e == event)) {
         let ctx = TemplateContext {
             env: scope.env,
@@ -75,23 +83,38 @@ pub fn run(
                 Err(e) => return Err((ran, e)),
             }
         }
-        let program = program_path(scope.dir, &command);
-        let mut cmd = hfkit_sops::process::command_with_opt_in(&program);
+        let program = program_path(&dir, &command);
+        // Every sops key variable is removed: HFKIT_CHILD_KEEP_ENV is for helm's plugins,
+        // not for the repository's scripts.
+        let mut cmd = hfkit_sops::process::command(&program);
         cmd.args(&args)
-            .current_dir(scope.dir)
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // A kubeconfig decrypted to our own memory (`/proc/self/fd/N`) means nothing
-        // in another process: the hook keeps the KUBECONFIG it inherited.
-        if let Some(k) = scope.kubeconfig.filter(|k| !k.starts_with("/proc/self/")) {
-            cmd.env("KUBECONFIG", k);
+        // in another process, and the inherited KUBECONFIG may name the encrypted file or
+        // another cluster: such a hook gets a KUBECONFIG that connects nowhere, so a
+        // kubectl in it fails instead of changing the wrong cluster.
+        match scope.kubeconfig {
+            Some(k) if k.starts_with("/proc/self/") => {
+                cmd.env("KUBECONFIG", NO_KUBECONFIG);
+            }
+            Some(k) => {
+                // The hook runs elsewhere: a relative path would not name the file.
+                cmd.env(
+                    "KUBECONFIG",
+                    k.canonicalize().unwrap_or_else(|_| k.to_path_buf()),
+                );
+            }
+            None => {}
         }
         let result = cmd.output();
         let (exit, output, failure) = match result {
             Ok(out) => {
                 let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&out.stderr));
+                keep_tail(&mut text, MAX_OUTPUT);
                 let failure = (!out.status.success()).then(|| {
                     format!(
                         "hook[{}]: command `{command}` failed: {}",
@@ -119,13 +142,36 @@ pub fn run(
             event: event.to_string(),
             name: hook.name.clone(),
             exit,
-            output,
+            // As helmfile shows it: only with showlogs, or when it failed.
+            output: if hook.showlogs || failure.is_some() {
+                output
+            } else {
+                String::new()
+            },
         });
         if let Some(f) = failure {
             return Err((ran, f));
         }
     }
     Ok(ran)
+}
+
+/// The `KUBECONFIG` of a hook when the run's kubeconfig was decrypted to memory: a path
+/// that does not exist, so kubectl finds no cluster rather than another one.
+pub const NO_KUBECONFIG: &str = "/nonexistent/hfapply-kubeconfig-was-decrypted-in-memory";
+
+const MAX_OUTPUT: usize = 64 << 10;
+
+/// Keeps the last `max` bytes of `text` (at a char boundary), marking the cut.
+fn keep_tail(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = text.len() - max;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    *text = format!("[... {cut} bytes left out ...]\n{}", &text[cut..]);
 }
 
 /// Whether any hook of `hooks` runs on `event`.
@@ -270,4 +316,33 @@ pub fn redoes_raw_manifests(hook: &Hook, dir: &Path) -> bool {
     };
     let text = String::from_utf8_lossy(&bytes);
     text.contains("/raw") && text.contains("kubectl apply")
+}
+
+/// [`ReleaseHooks::fire`] for `p` on tokio's blocking pool (a hook may run for
+/// minutes); what ran is appended to `ran`, also when a hook failed.
+pub async fn fire_for(
+    p: &crate::plan::Prepared,
+    ns: &str,
+    event: &'static str,
+    kubeconfig: Option<&Path>,
+    show: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+    ran: &mut Vec<HookRun>,
+) -> Result<(), String> {
+    if !any_for(&p.hooks, event) {
+        return Ok(());
+    }
+    let target = ReleaseHooks::of(p);
+    let ns = ns.to_string();
+    let kubeconfig = kubeconfig.map(Path::to_path_buf);
+    let result = tokio::task::spawn_blocking(move || {
+        target.fire(&ns, event, kubeconfig.as_deref(), &|l| show(l))
+    })
+    .await
+    .map_err(|e| format!("hook task: {e}"))?;
+    let (r, outcome) = match result {
+        Ok(r) => (r, Ok(())),
+        Err((r, e)) => (r, Err(e)),
+    };
+    ran.extend(r);
+    outcome
 }

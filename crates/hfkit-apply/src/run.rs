@@ -462,30 +462,11 @@ async fn fire(
     event: &'static str,
     ran: &mut Vec<HookRun>,
 ) -> std::result::Result<(), String> {
-    if !hooks::any_for(&p.hooks, event)
-        || (ctx.opts.dry_run && !matches!(event, "prepare" | "cleanup"))
-    {
+    if ctx.opts.dry_run && !matches!(event, "prepare" | "cleanup") {
         return Ok(());
     }
-    let target = crate::hooks::ReleaseHooks::of(p);
-    let ns = ns.to_string();
-    let kubeconfig = ctx.opts.kube.kubeconfig.clone();
-    let progress = ctx.opts.progress.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        target.fire(&ns, event, kubeconfig.as_deref(), &|l| progress(l))
-    })
-    .await
-    .map_err(|e| format!("hook task: {e}"))?;
-    match result {
-        Ok(r) => {
-            ran.extend(r);
-            Ok(())
-        }
-        Err((r, e)) => {
-            ran.extend(r);
-            Err(e)
-        }
-    }
+    let kubeconfig = ctx.opts.kube.kubeconfig.as_deref();
+    hooks::fire_for(p, ns, event, kubeconfig, ctx.opts.progress.clone(), ran).await
 }
 
 /// helm's major version, asked once per run.
@@ -544,8 +525,11 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) -> S
         .upgrade_flags(major, p.oci)
         .map_err(|e| e.to_string())?;
     fire(ctx, p, ns, "preapply", ran).await?;
-    fire(ctx, p, ns, "presync", ran).await?;
-    let synced = sync(ctx, p, ns, settings, fp).await;
+    // As helmfile: a failed presync skips the sync, and postsync runs either way.
+    let synced = match fire(ctx, p, ns, "presync", ran).await {
+        Ok(()) => sync(ctx, p, ns, settings, fp).await,
+        Err(e) => Err(e),
+    };
     let posted = fire(ctx, p, ns, "postsync", ran).await;
     let step = synced?;
     posted?;
@@ -675,9 +659,22 @@ async fn uninstall(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) ->
             args.push("--dry-run".into());
         }
         args.extend(connection_flags(ctx, p).into_iter().map(OsString::from));
-        fire(ctx, p, ns, "preuninstall", ran).await?;
-        run_helm(ctx, args, None).await?;
-        fire(ctx, p, ns, "postuninstall", ran).await?;
+        // As helmfile syncs a deleted release: preapply, presync, preuninstall, the
+        // uninstall, postuninstall, then postsync whatever happened.
+        fire(ctx, p, ns, "preapply", ran).await?;
+        let removed = match fire(ctx, p, ns, "presync", ran).await {
+            Ok(()) => match fire(ctx, p, ns, "preuninstall", ran).await {
+                Ok(()) => match run_helm(ctx, args, None).await {
+                    Ok(_) => fire(ctx, p, ns, "postuninstall", ran).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let posted = fire(ctx, p, ns, "postsync", ran).await;
+        removed?;
+        posted?;
     }
     // Raw sets of a release that was installed before are pruned with it.
     for phase in ["post", "pre"] {

@@ -99,14 +99,25 @@ fn helm_defaults_and_release_settings_reach_the_real_helm() {
     let same = apply(&target, &opts);
     assert_eq!(outcomes(&same), vec![("web".into(), "unchanged")]);
     assert!(helm.calls().is_empty(), "{:?}", helm.calls());
-    // historyMax: 2 made helm keep two revisions of the three.
+    // Two more upgrades: four revisions written, historyMax: 2 keeps two of them.
+    for (from, to) in [
+        ("timeout: 90", "timeout: 80"),
+        ("timeout: 80", "timeout: 70"),
+    ] {
+        let text = std::fs::read_to_string(repo.path("helmfiles/apps/helmfile.yaml")).unwrap();
+        repo.write("helmfiles/apps/helmfile.yaml", &text.replace(from, to));
+        assert_eq!(
+            outcomes(&apply(&target, &opts)),
+            vec![("web".into(), "upgraded")]
+        );
+    }
     let secrets = std::process::Command::new(hfkit_testcluster::peer("helm3"))
         .args(["history", "web", "-n", &ns, "--kubeconfig"])
         .arg(cp.kubeconfig_path())
         .output()
         .unwrap();
     let lines = String::from_utf8_lossy(&secrets.stdout).lines().count();
-    assert_eq!(lines, 3, "a header and two revisions");
+    assert_eq!(lines, 3, "a header and two of the four revisions");
 }
 
 #[test]
@@ -180,7 +191,7 @@ fn a_failing_presync_hook_fails_its_release_before_helm_runs() {
     let repo = repo(
         &ns,
         "",
-        "  hooks:\n  - name: gate\n    events: [presync]\n    command: sh\n    args: ['-c', 'echo refusing; exit 3']\n",
+        "  hooks:\n  - name: gate\n    events: [presync]\n    command: sh\n    args: ['-c', 'echo refusing; exit 3']\n  - name: after\n    events: [postsync]\n    showlogs: true\n    command: sh\n    args: ['-c', 'echo postsync ran']\n",
     );
     let helm = CountingHelm::new();
     let opts = options(cp, helm.helm(), &format!("{ns}-state"));
@@ -192,6 +203,9 @@ fn a_failing_presync_hook_fails_its_release_before_helm_runs() {
         "{detail}"
     );
     assert_eq!(report.results[0].hooks[0].output.trim(), "refusing");
+    // As helmfile: postsync runs after a failed presync too.
+    assert_eq!(report.results[0].hooks[1].event, "postsync");
+    assert_eq!(report.results[0].hooks[1].output.trim(), "postsync ran");
     assert!(helm.calls().is_empty(), "{:?}", helm.calls());
 }
 

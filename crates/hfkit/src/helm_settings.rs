@@ -113,6 +113,38 @@ impl HelmSettings {
     /// release sets wins. `args`, `syncArgs` and `templateArgs` exist only in
     /// `helmDefaults`; `set` only in releases.
     pub fn over(&self, defaults: &HelmSettings) -> HelmSettings {
+        let mut out = self.over_plain(defaults);
+        // helmfile ORs these (a release's false cannot turn off a default's true) ...
+        let or = |a: Option<bool>, b: Option<bool>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+        };
+        out.skip_schema_validation =
+            or(self.skip_schema_validation, defaults.skip_schema_validation);
+        out.take_ownership = or(self.take_ownership, defaults.take_ownership);
+        out.plain_http = or(self.plain_http, defaults.plain_http);
+        out.insecure_skip_tls_verify = or(
+            self.insecure_skip_tls_verify,
+            defaults.insecure_skip_tls_verify,
+        );
+        // ... and takes the default's post-renderer and keyring when the release's is
+        // empty.
+        let non_empty = |a: &Option<String>, b: &Option<String>| {
+            a.clone().filter(|v| !v.is_empty()).or_else(|| b.clone())
+        };
+        out.post_renderer = non_empty(&self.post_renderer, &defaults.post_renderer);
+        out.keyring = non_empty(&self.keyring, &defaults.keyring);
+        out.post_renderer_args = self
+            .post_renderer_args
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| defaults.post_renderer_args.clone());
+        // helmfile passes every set: entry, then every setString: entry.
+        out.set.sort_by_key(|s| s.string);
+        out
+    }
+
+    fn over_plain(&self, defaults: &HelmSettings) -> HelmSettings {
         macro_rules! pick {
             ($($f:ident),*) => {
                 HelmSettings {
@@ -259,12 +291,7 @@ impl HelmSettings {
         if on(self.disable_openapi_validation) {
             f.push("--disable-openapi-validation".into());
         }
-        if on(self.insecure_skip_tls_verify) {
-            f.push("--insecure-skip-tls-verify".into());
-        }
-        if on(self.plain_http) {
-            f.push("--plain-http".into());
-        }
+        self.chart_download_flags(&mut f);
         self.post_renderer_flags(&mut f);
         if let Some(d) = &self.description {
             f.extend(["--description".into(), d.clone()]);
@@ -314,32 +341,35 @@ impl HelmSettings {
         if let Some(v) = &self.kube_version {
             f.extend(["--kube-version".into(), v.clone()]);
         }
-        if on(self.insecure_skip_tls_verify) {
-            f.push("--insecure-skip-tls-verify".into());
-        }
-        if on(self.plain_http) {
-            f.push("--plain-http".into());
-        }
+        self.chart_download_flags(&mut f);
         if on(self.skip_schema_validation) {
             f.push("--skip-schema-validation".into());
         }
         f.extend(self.template_args.iter().cloned());
         f.extend(self.set_flags());
-        if on(self.skip_crds) {
-            f.push("--skip-crds".into());
-        }
         f.extend(self.args.iter().cloned());
         f
+    }
+
+    /// helmfile's `appendChartDownloadFlags`: `--plain-http` wins, as helm's
+    /// `--insecure-skip-tls-verify` would turn TLS back on.
+    fn chart_download_flags(&self, f: &mut Vec<String>) {
+        if self.plain_http.unwrap_or(false) {
+            f.push("--plain-http".into());
+        } else if self.insecure_skip_tls_verify.unwrap_or(false) {
+            f.push("--insecure-skip-tls-verify".into());
+        }
     }
 
     /// Flags for `helm uninstall` after the name and namespace.
     pub fn uninstall_flags(&self) -> Vec<String> {
         let mut f: Vec<String> = Vec::new();
+        // As helmfile: deleteTimeout only together with deleteWait.
         if self.delete_wait.unwrap_or(false) {
             f.push("--wait".into());
-        }
-        if let Some(t) = self.delete_timeout.filter(|t| *t != 0) {
-            f.extend(["--timeout".into(), format!("{t}s")]);
+            if let Some(t) = self.delete_timeout.filter(|t| *t != 0) {
+                f.extend(["--timeout".into(), format!("{t}s")]);
+            }
         }
         if let Some(c) = &self.cascade {
             f.push(format!("--cascade={c}"));
@@ -413,6 +443,31 @@ mod tests {
         assert_eq!(s.force, Some(true));
         assert_eq!(s.timeout, Some(600));
         assert_eq!(s.args, ["--debug"]);
+    }
+
+    #[test]
+    fn helmfile_ors_some_keys_and_skips_empty_strings() {
+        let defaults = HelmSettings {
+            take_ownership: Some(true),
+            plain_http: Some(true),
+            post_renderer: Some("./pr.sh".into()),
+            ..HelmSettings::default()
+        };
+        let release = HelmSettings {
+            take_ownership: Some(false),
+            insecure_skip_tls_verify: Some(true),
+            post_renderer: Some(String::new()),
+            ..HelmSettings::default()
+        };
+        let s = release.over(&defaults);
+        assert_eq!(s.take_ownership, Some(true));
+        assert_eq!(s.post_renderer.as_deref(), Some("./pr.sh"));
+        let f = s.template_flags();
+        assert!(f.contains(&"--plain-http".to_string()), "{f:?}");
+        assert!(
+            !f.contains(&"--insecure-skip-tls-verify".to_string()),
+            "{f:?}"
+        );
     }
 
     #[test]

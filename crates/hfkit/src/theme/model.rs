@@ -1115,7 +1115,7 @@ impl Reader<'_> {
             "templateArgs" => out.template_args = self.args_list(value, what)?,
             "set" | "setString" => {
                 for (j, item) in self.list(value, what)?.iter().enumerate() {
-                    out.set.push(self.set_value(
+                    out.set.extend(self.set_value(
                         item,
                         &format!("{what}[{j}]"),
                         key == "setString",
@@ -1178,7 +1178,7 @@ impl Reader<'_> {
         what: &str,
         string: bool,
         ctx: Option<(&str, &str)>,
-    ) -> Result<SetValue, ThemeError> {
+    ) -> Result<Option<SetValue>, ThemeError> {
         let Some(map) = self.map(item, what)? else {
             return Err(self.at(
                 item.origin.line,
@@ -1218,6 +1218,10 @@ impl Reader<'_> {
                     &format!("{what}.value is a vals reference, which hfapply does not resolve; put the secret in a sops secrets file"),
                 ));
             }
+            if text.is_empty() {
+                // helmfile passes no flag for an empty value.
+                return Ok(None);
+            }
             SetKind::Value(text)
         } else if let Some(v) = field("values") {
             SetKind::Values(self.string_list(v, &format!("{what}.values"), ctx)?)
@@ -1238,11 +1242,11 @@ impl Reader<'_> {
                 &format!("{what} needs value, values or file"),
             ));
         };
-        Ok(SetValue {
+        Ok(Some(SetValue {
             name,
             value,
             string,
-        })
+        }))
     }
 
     /// `hooks:` of a release (`ctx` set) or of the file.
@@ -1459,6 +1463,27 @@ impl Reader<'_> {
             return Err(self.at(line, &format!("{what}.chart is missing")));
         }
         release.helm = own.over(defaults);
+        let on = |v: Option<bool>| v.unwrap_or(false);
+        let h = &release.helm;
+        for (a, b, an, bn) in [
+            (h.force, h.force_conflicts, "force", "forceConflicts"),
+            (
+                h.atomic,
+                h.rollback_on_failure,
+                "atomic",
+                "rollbackOnFailure",
+            ),
+        ] {
+            if on(a) && on(b) {
+                return Err(self.at(
+                    line,
+                    &format!(
+                        "{what} sets both {an} and {bn} (itself or through helmDefaults); \
+                         helmfile refuses that too, keep one"
+                    ),
+                ));
+            }
+        }
         Ok(release)
     }
 
