@@ -214,14 +214,14 @@ async fn diff_release(
         error: None,
         hooks: Vec::new(),
     };
-    let prepared = match hook(opts, p, &namespace, "prepare", &mut out.hooks).await {
+    let prepared = match hook(opts, p, "prepare", &mut out.hooks).await {
         Ok(()) => fill(conn, opts, p, desired, &mut out).await,
         Err(e) => Err(e),
     };
     if let Err(e) = prepared {
         out.error = Some(e);
     }
-    if let Err(e) = hook(opts, p, &namespace, "cleanup", &mut out.hooks).await {
+    if let Err(e) = hook(opts, p, "cleanup", &mut out.hooks).await {
         out.error.get_or_insert(e);
     }
     out
@@ -232,12 +232,11 @@ async fn diff_release(
 async fn hook(
     opts: &DiffOptions,
     p: &Prepared,
-    ns: &str,
     event: &'static str,
     ran: &mut Vec<crate::hooks::HookRun>,
 ) -> std::result::Result<(), String> {
     let kubeconfig = opts.kube.kubeconfig.as_deref();
-    crate::hooks::fire_for(p, ns, event, kubeconfig, std::sync::Arc::new(|_| {}), ran).await
+    crate::hooks::fire_for(p, event, kubeconfig, std::sync::Arc::new(|_| {}), ran).await
 }
 
 async fn fill(

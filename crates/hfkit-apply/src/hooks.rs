@@ -225,6 +225,8 @@ pub struct ReleaseHooks {
     pub env: String,
     /// The release name.
     pub name: String,
+    /// `namespace:` as declared (empty when unset), helmfile's `.Release.Namespace`.
+    pub namespace: String,
     /// `theme/release`, the prefix of shown lines.
     pub label: String,
 }
@@ -237,15 +239,15 @@ impl ReleaseHooks {
             dir: p.theme_dir.clone(),
             env: p.env.clone(),
             name: p.name.clone(),
+            namespace: p.namespace.clone().unwrap_or_default(),
             label: p.label(),
         }
     }
 
-    /// Runs the hooks for `event` in namespace `ns` (see [`run`]); the lines shown go
-    /// to `show` prefixed with the release.
+    /// Runs the hooks for `event` (see [`run`]); the lines shown go to `show` prefixed
+    /// with the release.
     pub fn fire(
         &self,
-        ns: &str,
         event: &str,
         kubeconfig: Option<&Path>,
         show: &dyn Fn(&str),
@@ -256,7 +258,7 @@ impl ReleaseHooks {
         let scope = HookScope {
             dir: &self.dir,
             env: &self.env,
-            release: Some((&self.name, ns)),
+            release: Some((&self.name, &self.namespace)),
             kubeconfig,
         };
         run(&self.hooks, event, &scope, &|line| {
@@ -322,7 +324,6 @@ pub fn redoes_raw_manifests(hook: &Hook, dir: &Path) -> bool {
 /// minutes); what ran is appended to `ran`, also when a hook failed.
 pub async fn fire_for(
     p: &crate::plan::Prepared,
-    ns: &str,
     event: &'static str,
     kubeconfig: Option<&Path>,
     show: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
@@ -332,10 +333,9 @@ pub async fn fire_for(
         return Ok(());
     }
     let target = ReleaseHooks::of(p);
-    let ns = ns.to_string();
     let kubeconfig = kubeconfig.map(Path::to_path_buf);
     let result = tokio::task::spawn_blocking(move || {
-        target.fire(&ns, event, kubeconfig.as_deref(), &|l| show(l))
+        target.fire(event, kubeconfig.as_deref(), &|l| show(l))
     })
     .await
     .map_err(|e| format!("hook task: {e}"))?;

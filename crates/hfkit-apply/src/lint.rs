@@ -86,7 +86,6 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
     }
     let nodes = planned.graph.nodes();
     for p in prepared {
-        let ns = p.namespace.clone().unwrap_or_else(|| "default".into());
         let hooks = crate::hooks::ReleaseHooks::of(p);
         for h in &p.hooks {
             if crate::hooks::redoes_raw_manifests(h, &p.theme_dir) {
@@ -104,12 +103,12 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
                 });
             }
         }
-        if let Err((_, e)) = hooks.fire(&ns, "prepare", None, &show) {
+        if let Err((_, e)) = hooks.fire("prepare", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
             continue;
         }
         lint_release(planned, nodes, p, helm, &repo_errors, &mut out);
-        if let Err((_, e)) = hooks.fire(&ns, "cleanup", None, &show) {
+        if let Err((_, e)) = hooks.fire("cleanup", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
         }
     }

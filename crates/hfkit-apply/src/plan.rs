@@ -101,6 +101,19 @@ pub fn load(target: &Target) -> Result<Planned> {
         .iter()
         .map(|s| format!("theme {} skipped: {}", s.path, s.reason))
         .collect();
+    // A master without releases is no theme: its notes are said here (lint shows the
+    // themes' own).
+    if repo.master.releases.is_empty() {
+        warnings.extend(repo.master.notes.iter().map(|n| {
+            format!(
+                "{}:{}: {}: {}",
+                repo.master.path.display(),
+                n.line,
+                n.key,
+                n.text
+            )
+        }));
+    }
     let themes = repo.themes;
     let graph = Graph::build(&themes)?;
     let chosen: BTreeSet<usize> = if target.all {

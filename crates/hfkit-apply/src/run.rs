@@ -410,12 +410,12 @@ async fn apply_release(ctx: &Ctx, p: &Prepared) -> ReleaseResult {
     let started = Instant::now();
     let namespace = namespace_of(&ctx.conn, p);
     let mut ran = Vec::new();
-    let result = match fire(ctx, p, &namespace, "prepare", &mut ran).await {
+    let result = match fire(ctx, p, "prepare", &mut ran).await {
         Err(e) => Err(e),
         Ok(()) if p.installed => install(ctx, p, &namespace, &mut ran).await,
         Ok(()) => uninstall(ctx, p, &namespace, &mut ran).await,
     };
-    if let Err(e) = fire(ctx, p, &namespace, "cleanup", &mut ran).await {
+    if let Err(e) = fire(ctx, p, "cleanup", &mut ran).await {
         (ctx.opts.progress)(&format!("{}: warning: {e}", p.label()));
     }
     let (outcome, detail, raw_changes) = match result {
@@ -458,7 +458,6 @@ async fn apply_release(ctx: &Ctx, p: &Prepared) -> ReleaseResult {
 async fn fire(
     ctx: &Ctx,
     p: &Prepared,
-    ns: &str,
     event: &'static str,
     ran: &mut Vec<HookRun>,
 ) -> std::result::Result<(), String> {
@@ -466,7 +465,7 @@ async fn fire(
         return Ok(());
     }
     let kubeconfig = ctx.opts.kube.kubeconfig.as_deref();
-    hooks::fire_for(p, ns, event, kubeconfig, ctx.opts.progress.clone(), ran).await
+    hooks::fire_for(p, event, kubeconfig, ctx.opts.progress.clone(), ran).await
 }
 
 /// helm's major version, asked once per run.
@@ -524,13 +523,13 @@ async fn install(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) -> S
         .helm
         .upgrade_flags(major, p.oci)
         .map_err(|e| e.to_string())?;
-    fire(ctx, p, ns, "preapply", ran).await?;
+    fire(ctx, p, "preapply", ran).await?;
     // As helmfile: a failed presync skips the sync, and postsync runs either way.
-    let synced = match fire(ctx, p, ns, "presync", ran).await {
+    let synced = match fire(ctx, p, "presync", ran).await {
         Ok(()) => sync(ctx, p, ns, settings, fp).await,
         Err(e) => Err(e),
     };
-    let posted = fire(ctx, p, ns, "postsync", ran).await;
+    let posted = fire(ctx, p, "postsync", ran).await;
     let step = synced?;
     posted?;
     Ok(step)
@@ -661,18 +660,18 @@ async fn uninstall(ctx: &Ctx, p: &Prepared, ns: &str, ran: &mut Vec<HookRun>) ->
         args.extend(connection_flags(ctx, p).into_iter().map(OsString::from));
         // As helmfile syncs a deleted release: preapply, presync, preuninstall, the
         // uninstall, postuninstall, then postsync whatever happened.
-        fire(ctx, p, ns, "preapply", ran).await?;
-        let removed = match fire(ctx, p, ns, "presync", ran).await {
-            Ok(()) => match fire(ctx, p, ns, "preuninstall", ran).await {
+        fire(ctx, p, "preapply", ran).await?;
+        let removed = match fire(ctx, p, "presync", ran).await {
+            Ok(()) => match fire(ctx, p, "preuninstall", ran).await {
                 Ok(()) => match run_helm(ctx, args, None).await {
-                    Ok(_) => fire(ctx, p, ns, "postuninstall", ran).await,
+                    Ok(_) => fire(ctx, p, "postuninstall", ran).await,
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
-        let posted = fire(ctx, p, ns, "postsync", ran).await;
+        let posted = fire(ctx, p, "postsync", ran).await;
         removed?;
         posted?;
     }

@@ -474,6 +474,15 @@ impl Repo {
         let mut visiting = HashSet::new();
         visiting.insert(file.canonicalize().unwrap_or(file.clone()));
         repo.visit(&master, Path::new(""), env, &mut visiting)?;
+        if let (true, Some(hook)) = (master.releases.is_empty(), master.hooks.first()) {
+            return Err(ThemeError::At {
+                path: shown.display().to_string(),
+                line: hook.line,
+                message: "hooks: in a helmfile without releases are not run by hfapply yet; \
+                          move them into the helmfiles it lists"
+                    .to_string(),
+            });
+        }
         if !master.releases.is_empty() {
             master.check_env(env)?;
             repo.themes.push(Theme {
