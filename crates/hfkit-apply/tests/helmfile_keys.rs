@@ -213,3 +213,112 @@ fn make_executable(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// One release per honoured helm key (and `helmDefaults` `args`/`syncArgs`): each
+/// release's `helm upgrade` carries the flag helmfile 1.7.4 passes, and the real helm
+/// accepts it (every release installs).
+#[test]
+fn every_honoured_helm_key_reaches_the_real_helm() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-everykey");
+    let cases: &[(&str, &str, &str)] = &[
+        ("k-jobs", "waitForJobs: true", "--wait-for-jobs"),
+        ("k-cleanup", "cleanupOnFail: true", "--cleanup-on-fail"),
+        (
+            "k-openapi",
+            "disableOpenAPIValidation: true",
+            "--disable-openapi-validation",
+        ),
+        (
+            "k-schema",
+            "skipSchemaValidation: true",
+            "--skip-schema-validation",
+        ),
+        ("k-owner", "takeOwnership: true", "--take-ownership"),
+        ("k-dns", "enableDNS: true", "--enable-dns"),
+        ("k-devel", "devel: true", "--devel"),
+        ("k-reuse", "reuseValues: true", "--reuse-values"),
+        ("k-history", "historyMax: 4", "--history-max 4"),
+        ("k-desc", "description: hello", "--description hello"),
+        ("k-nons", "createNamespace: false", "--reset-values"),
+        (
+            "k-setstr",
+            "setString: [{name: greeting, value: '007'}]",
+            "--set-string greeting=007",
+        ),
+        (
+            "k-setlist",
+            "set: [{name: list, values: [a, b]}]",
+            "--set list={a,b}",
+        ),
+        (
+            "k-setfile",
+            "set: [{name: greeting, file: greeting.txt}]",
+            "--set-file greeting=",
+        ),
+        (
+            "k-post",
+            "postRenderer: ./post.sh\n  postRendererArgs: [x]",
+            "--post-renderer-args=x",
+        ),
+        ("k-timeout", "timeout: 77", "--timeout 77s"),
+        ("k-wait", "wait: true", "--wait"),
+    ];
+    let mut releases = String::new();
+    for (name, key, _) in cases {
+        releases.push_str(&format!(
+            "- name: {name}\n  namespace: NAMESPACE\n  chart: ../../charts/simple\n  {key}\n"
+        ));
+    }
+    let repo = TestRepo::new("basic", &ns);
+    repo.write(
+        "helmfiles/apps/helmfile.yaml",
+        &format!(
+            "helmDefaults:\n  args: ['--burst-limit 150']\n  syncArgs: [--render-subchart-notes]\n  skipCRDs: true\nreleases:\n{releases}"
+        ),
+    );
+    repo.write("helmfiles/apps/greeting.txt", "from-a-file");
+    repo.write("helmfiles/apps/post.sh", "#!/bin/sh\ncat\n");
+    make_executable(&repo.path("helmfiles/apps/post.sh"));
+    let helm = CountingHelm::new();
+    let mut opts = options(cp, helm.helm(), &format!("{ns}-state"));
+    opts.concurrency = 8;
+    let report = apply(&repo.target(&["apps"]), &opts);
+    for r in &report.results {
+        assert_eq!(
+            r.outcome.as_str(),
+            "installed",
+            "{}: {:?}",
+            r.release,
+            r.detail
+        );
+    }
+    let calls = helm.calls();
+    for (name, _, flag) in cases {
+        let call = calls
+            .iter()
+            .find(|c| c.starts_with(&format!("upgrade --install {name} ")))
+            .unwrap_or_else(|| panic!("no upgrade of {name} in {calls:?}"));
+        assert!(call.contains(flag), "{name}: {flag} missing in {call}");
+        assert!(call.contains("--render-subchart-notes"), "syncArgs: {call}");
+        assert!(
+            call.contains("--skip-crds"),
+            "helmDefaults.skipCRDs: {call}"
+        );
+        assert!(
+            call.contains("--burst-limit 150"),
+            "helmDefaults.args: {call}"
+        );
+    }
+    let nons = calls.iter().find(|c| c.contains(" k-nons ")).unwrap();
+    assert!(!nons.contains("--create-namespace"), "{nons}");
+    // helm acted on them: the file's content and the string reached the chart.
+    assert_eq!(
+        configmap(cp, &ns, "k-setfile-settings", "greeting").as_deref(),
+        Some("from-a-file")
+    );
+    assert_eq!(
+        configmap(cp, &ns, "k-setstr-settings", "greeting").as_deref(),
+        Some("007")
+    );
+}
