@@ -322,3 +322,50 @@ fn every_honoured_helm_key_reaches_the_real_helm() {
         Some("007")
     );
 }
+
+/// `lint` renders as `helmfile lint`/`template` would: `kubeVersion`, `apiVersions` and
+/// `helmDefaults.templateArgs` reach the real `helm template`, which honours them; the
+/// keys where we differ are notes that do not fail lint.
+#[test]
+fn lint_renders_with_helmfiles_template_flags() {
+    let cp = cluster();
+    let ns = cp.new_namespace("hfa-lintkeys");
+    let repo = repo(
+        &ns,
+        "helmDefaults:\n  templateArgs: [--include-crds]\n",
+        "  kubeVersion: v1.29.4\n  apiVersions: [example.com/v1]\n  disableValidation: true\n",
+    );
+    repo.write(
+        "charts/simple/templates/kv.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-kv\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n  api: {{ .Capabilities.APIVersions.Has \"example.com/v1\" | quote }}\n",
+    );
+    let helm = CountingHelm::new();
+    let planned = hfkit_apply::plan::load(&repo.target(&["apps"])).unwrap();
+    let prepared = hfkit_apply::plan::prepare(&planned).unwrap();
+    let findings = hfkit_apply::lint::lint(&planned, &prepared, &helm.helm());
+    assert!(findings.iter().all(|f| !f.is_error()), "{findings:?}");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check == "differs" && f.message.contains("releases[0].disableValidation")),
+        "{findings:?}"
+    );
+    let calls = helm.calls();
+    let template = calls.iter().find(|c| c.starts_with("template")).unwrap();
+    for flag in [
+        "--kube-version v1.29.4",
+        "--api-versions example.com/v1",
+        "--include-crds",
+    ] {
+        assert!(template.contains(flag), "{flag} missing in {template}");
+    }
+    // What helm rendered with them.
+    let out = std::process::Command::new(helm.bin())
+        .args(template.split(' '))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    assert!(rendered.contains("kube: \"v1.29.4\""), "{rendered}");
+    assert!(rendered.contains("api: \"true\""), "{rendered}");
+}
