@@ -45,7 +45,16 @@ impl Finding {
 
 /// Lints every prepared release (renders each chart once).
 pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Finding> {
-    let mut out = Vec::new();
+    let mut out: Vec<Finding> = planned
+        .master_notes
+        .iter()
+        .map(|n| Finding {
+            release: ".".into(),
+            check: "differs",
+            message: n.clone(),
+            severity: "note",
+        })
+        .collect();
     for theme in &planned.themes {
         for note in &theme.helmfile.notes {
             out.push(Finding {
@@ -80,7 +89,9 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
     }
     let dirs = crate::hooks::theme_dirs(prepared);
     let show = |line: &str| eprintln!("{line}");
-    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "prepare", None, &show) {
+    if let Err(e) =
+        crate::hooks::fire_file_hooks(planned, &dirs, "prepare", None, Some(helm), &show)
+    {
         out.push(Finding::error(".".into(), "hook", e));
         return out;
     }
@@ -103,16 +114,18 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
                 });
             }
         }
-        if let Err((_, e)) = hooks.fire("prepare", None, &show) {
+        if let Err((_, e)) = hooks.fire("prepare", None, Some(helm), &show) {
             out.push(Finding::error(p.label(), "hook", e));
             continue;
         }
         lint_release(planned, nodes, p, helm, &repo_errors, &mut out);
-        if let Err((_, e)) = hooks.fire("cleanup", None, &show) {
+        if let Err((_, e)) = hooks.fire("cleanup", None, Some(helm), &show) {
             out.push(Finding::error(p.label(), "hook", e));
         }
     }
-    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "cleanup", None, &show) {
+    if let Err(e) =
+        crate::hooks::fire_file_hooks(planned, &dirs, "cleanup", None, Some(helm), &show)
+    {
         out.push(Finding::error(".".into(), "hook", e));
     }
     out

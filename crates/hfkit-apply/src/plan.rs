@@ -72,6 +72,9 @@ pub struct Planned {
     pub last: Plan,
     /// Things a person should know (skipped themes, moved releases).
     pub warnings: Vec<String>,
+    /// How the master helmfile (when it is no theme) differs from helmfile, as
+    /// `file:line: key: text`, for `lint`.
+    pub master_notes: Vec<String>,
 }
 
 impl Planned {
@@ -101,10 +104,11 @@ pub fn load(target: &Target) -> Result<Planned> {
         .iter()
         .map(|s| format!("theme {} skipped: {}", s.path, s.reason))
         .collect();
-    // A master without releases is no theme: its notes are said here (lint shows the
-    // themes' own).
+    // A master without releases is no theme: its notes are kept here for lint (which
+    // shows the themes' own).
+    let mut master_notes = Vec::new();
     if repo.master.releases.is_empty() {
-        warnings.extend(repo.master.notes.iter().map(|n| {
+        master_notes.extend(repo.master.notes.iter().map(|n| {
             format!(
                 "{}:{}: {}: {}",
                 repo.master.path.display(),
@@ -190,6 +194,7 @@ pub fn load(target: &Target) -> Result<Planned> {
         themes,
         env: target.env.clone(),
         warnings,
+        master_notes,
     })
 }
 

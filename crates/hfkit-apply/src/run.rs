@@ -224,7 +224,8 @@ pub async fn apply_all(
     let kubeconfig = opts.kube.kubeconfig.clone();
     let progress = opts.progress.clone();
     let file_hooks = |event: &str| {
-        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), &|l| {
+        let helm = Some(&opts.helm);
+        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), helm, &|l| {
             progress(l)
         })
     };
@@ -465,7 +466,8 @@ async fn fire(
         return Ok(());
     }
     let kubeconfig = ctx.opts.kube.kubeconfig.as_deref();
-    hooks::fire_for(p, event, kubeconfig, ctx.opts.progress.clone(), ran).await
+    let helm = &ctx.opts.helm;
+    hooks::fire_for(p, event, kubeconfig, helm, ctx.opts.progress.clone(), ran).await
 }
 
 /// helm's major version, asked once per run.
