@@ -123,15 +123,8 @@ pub async fn diff_all(
     let dirs = crate::hooks::theme_dirs(&prepared);
     let kubeconfig = opts.kube.kubeconfig.clone();
     let file_hooks = |event: &str| {
-        crate::hooks::fire_file_hooks(
-            planned,
-            &dirs,
-            event,
-            kubeconfig.as_deref(),
-            Some(&opts.helm),
-            &|_| {},
-        )
-        .map_err(crate::Error::Other)
+        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), &|_| {})
+            .map_err(crate::Error::Other)
     };
     file_hooks("prepare")?;
     let report = diff_releases(prepared, opts, conn).await;
@@ -243,8 +236,7 @@ async fn hook(
     ran: &mut Vec<crate::hooks::HookRun>,
 ) -> std::result::Result<(), String> {
     let kubeconfig = opts.kube.kubeconfig.as_deref();
-    let show = std::sync::Arc::new(|_: &str| {});
-    crate::hooks::fire_for(p, event, kubeconfig, &opts.helm, show, ran).await
+    crate::hooks::fire_for(p, event, kubeconfig, std::sync::Arc::new(|_| {}), ran).await
 }
 
 async fn fill(

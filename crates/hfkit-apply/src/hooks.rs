@@ -12,9 +12,9 @@
 //!
 //! When hfapply fires which event is in `run.rs` and `docs/migrating-from-helmfile.md`.
 //! Hooks get the environment without sops key variables (as helm does, see
-//! `hfkit_sops::process`, `HFKIT_CHILD_KEEP_ENV` not honoured), plus `KUBECONFIG`: the
-//! `--kubeconfig` file, or the kubeconfig decrypted to sealed memory, lent to the hook as
-//! to helm (`/proc/self/fd/N`, never a file).
+//! `hfkit_sops::process`, `HFKIT_CHILD_KEEP_ENV` not honoured), plus `KUBECONFIG` when
+//! `--kubeconfig` names a plain file; a kubeconfig decrypted to memory is not handed to
+//! hooks (they get [`NO_KUBECONFIG`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -47,9 +47,6 @@ pub struct HookScope<'a> {
     pub release: Option<(&'a str, &'a str)>,
     /// `KUBECONFIG` for the hook, when the run was given a kubeconfig file.
     pub kubeconfig: Option<&'a Path>,
-    /// The run's helm: a kubeconfig it was handed decrypted in memory is lent to the
-    /// hook at the same descriptor number.
-    pub helm: Option<&'a hfkit::helm::Helm>,
 }
 
 /// Runs the hooks of `hooks` that list `event`, in order; stops at the first that
@@ -95,21 +92,14 @@ pub fn run(
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // A kubeconfig decrypted to our own memory (`/proc/self/fd/N`) is lent to the hook
-        // under the same number, as to helm (never written to disk). Without the memory
-        // at hand the inherited KUBECONFIG may name the encrypted file or another
-        // cluster: the hook then gets one that connects nowhere, so a kubectl in it
-        // fails instead of changing the wrong cluster.
+        // A kubeconfig decrypted to our own memory (`/proc/self/fd/N`) means nothing
+        // in another process, and the inherited KUBECONFIG may name the encrypted file or
+        // another cluster: such a hook gets a KUBECONFIG that connects nowhere, so a
+        // kubectl in it fails instead of changing the wrong cluster.
         match scope.kubeconfig {
-            Some(k) if k.starts_with("/proc/self/") => match scope.helm {
-                Some(helm) if helm.passes_memory() => {
-                    helm.lend_memory(&mut cmd);
-                    cmd.env("KUBECONFIG", k);
-                }
-                _ => {
-                    cmd.env("KUBECONFIG", NO_KUBECONFIG);
-                }
-            },
+            Some(k) if k.starts_with("/proc/self/") => {
+                cmd.env("KUBECONFIG", NO_KUBECONFIG);
+            }
             Some(k) => {
                 // The hook runs elsewhere: a relative path would not name the file.
                 cmd.env(
@@ -260,7 +250,6 @@ impl ReleaseHooks {
         &self,
         event: &str,
         kubeconfig: Option<&Path>,
-        helm: Option<&hfkit::helm::Helm>,
         show: &dyn Fn(&str),
     ) -> Result<Vec<HookRun>, (Vec<HookRun>, String)> {
         if !any_for(&self.hooks, event) {
@@ -271,7 +260,6 @@ impl ReleaseHooks {
             env: &self.env,
             release: Some((&self.name, &self.namespace)),
             kubeconfig,
-            helm,
         };
         run(&self.hooks, event, &scope, &|line| {
             show(&format!("{}: {line}", self.label))
@@ -293,7 +281,6 @@ pub fn fire_file_hooks(
     dirs: &std::collections::BTreeSet<PathBuf>,
     event: &str,
     kubeconfig: Option<&Path>,
-    helm: Option<&hfkit::helm::Helm>,
     show: &dyn Fn(&str),
 ) -> Result<Vec<HookRun>, String> {
     let mut ran = Vec::new();
@@ -306,7 +293,6 @@ pub fn fire_file_hooks(
             env: &planned.env,
             release: None,
             kubeconfig,
-            helm,
         };
         let file = theme.helmfile.path.display().to_string();
         match run(&theme.helmfile.hooks, event, &scope, &|line| {
@@ -340,7 +326,6 @@ pub async fn fire_for(
     p: &crate::plan::Prepared,
     event: &'static str,
     kubeconfig: Option<&Path>,
-    helm: &hfkit::helm::Helm,
     show: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
     ran: &mut Vec<HookRun>,
 ) -> Result<(), String> {
@@ -349,9 +334,8 @@ pub async fn fire_for(
     }
     let target = ReleaseHooks::of(p);
     let kubeconfig = kubeconfig.map(Path::to_path_buf);
-    let helm = helm.clone();
     let result = tokio::task::spawn_blocking(move || {
-        target.fire(event, kubeconfig.as_deref(), Some(&helm), &|l| show(l))
+        target.fire(event, kubeconfig.as_deref(), &|l| show(l))
     })
     .await
     .map_err(|e| format!("hook task: {e}"))?;

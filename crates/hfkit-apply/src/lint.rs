@@ -89,9 +89,7 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
     }
     let dirs = crate::hooks::theme_dirs(prepared);
     let show = |line: &str| eprintln!("{line}");
-    if let Err(e) =
-        crate::hooks::fire_file_hooks(planned, &dirs, "prepare", None, Some(helm), &show)
-    {
+    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "prepare", None, &show) {
         out.push(Finding::error(".".into(), "hook", e));
         return out;
     }
@@ -114,18 +112,16 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
                 });
             }
         }
-        if let Err((_, e)) = hooks.fire("prepare", None, Some(helm), &show) {
+        if let Err((_, e)) = hooks.fire("prepare", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
             continue;
         }
         lint_release(planned, nodes, p, helm, &repo_errors, &mut out);
-        if let Err((_, e)) = hooks.fire("cleanup", None, Some(helm), &show) {
+        if let Err((_, e)) = hooks.fire("cleanup", None, &show) {
             out.push(Finding::error(p.label(), "hook", e));
         }
     }
-    if let Err(e) =
-        crate::hooks::fire_file_hooks(planned, &dirs, "cleanup", None, Some(helm), &show)
-    {
+    if let Err(e) = crate::hooks::fire_file_hooks(planned, &dirs, "cleanup", None, &show) {
         out.push(Finding::error(".".into(), "hook", e));
     }
     out

@@ -224,8 +224,7 @@ pub async fn apply_all(
     let kubeconfig = opts.kube.kubeconfig.clone();
     let progress = opts.progress.clone();
     let file_hooks = |event: &str| {
-        let helm = Some(&opts.helm);
-        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), helm, &|l| {
+        crate::hooks::fire_file_hooks(planned, &dirs, event, kubeconfig.as_deref(), &|l| {
             progress(l)
         })
     };
@@ -466,8 +465,7 @@ async fn fire(
         return Ok(());
     }
     let kubeconfig = ctx.opts.kube.kubeconfig.as_deref();
-    let helm = &ctx.opts.helm;
-    hooks::fire_for(p, event, kubeconfig, helm, ctx.opts.progress.clone(), ran).await
+    hooks::fire_for(p, event, kubeconfig, ctx.opts.progress.clone(), ran).await
 }
 
 /// helm's major version, asked once per run.

@@ -102,7 +102,11 @@ fn lint_finds_hostpath_stateful_without_pvc_and_needs_on_uninstalled() {
     );
     assert!(text.contains("[no-pvc] StatefulSet.apps/web-s"), "{text}");
     // Notes (how hfapply differs from helmfile) do not count.
-    assert_eq!(findings.iter().filter(|f| f.is_error()).count(), 3, "{text}");
+    assert_eq!(
+        findings.iter().filter(|f| f.is_error()).count(),
+        3,
+        "{text}"
+    );
 }
 
 #[test]

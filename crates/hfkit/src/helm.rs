@@ -106,20 +106,6 @@ impl Helm {
         self
     }
 
-    /// Hands the memory this helm is passing (see [`Helm::passing`]) to another child,
-    /// at the same descriptor numbers: the repository's hooks, which talk to the same
-    /// cluster through the same `/proc/self/fd/N` kubeconfig.
-    pub fn lend_memory(&self, cmd: &mut Command) {
-        for memory in &self.memory {
-            pass_memory(cmd, Arc::clone(memory));
-        }
-    }
-
-    /// Whether this helm is handed decrypted memory.
-    pub fn passes_memory(&self) -> bool {
-        !self.memory.is_empty()
-    }
-
     /// The binary's path.
     pub fn bin(&self) -> &Path {
         &self.bin
