@@ -140,21 +140,9 @@ async fn diff_releases(
     // `helm template repo/chart --version V` reads helm's local copy of the repository
     // index: refresh each repository once first, or a version published since this
     // machine last looked (what autoupgrade just chose) would not be found.
-    let mut repos: BTreeMap<String, String> = BTreeMap::new();
-    for p in &prepared {
-        if let Some((name, url)) = &p.repository {
-            repos.insert(name.clone(), url.clone());
-        }
-    }
     let mut repo_errors: BTreeMap<String, String> = BTreeMap::new();
-    for (name, url) in &repos {
-        let args: Vec<OsString> = vec![
-            "repo".into(),
-            "add".into(),
-            name.into(),
-            url.into(),
-            "--force-update".into(),
-        ];
+    for (name, url) in &crate::plan::repositories(&prepared) {
+        let args = hfkit::helm::repo_add_args(name, url);
         if let Err(e) = helm_async(opts.helm.clone(), args, None).await {
             repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
         }

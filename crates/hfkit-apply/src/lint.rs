@@ -71,18 +71,9 @@ pub fn lint(planned: &Planned, prepared: &[Prepared], helm: &Helm) -> Vec<Findin
             });
         }
     }
-    let mut repos = std::collections::BTreeMap::new();
-    for p in prepared.iter().filter(|p| p.installed) {
-        if let Some((name, url)) = &p.repository {
-            repos.insert(name.clone(), url.clone());
-        }
-    }
     let mut repo_errors = std::collections::BTreeMap::new();
-    for (name, url) in &repos {
-        let args: Vec<OsString> = ["repo", "add", name, url, "--force-update"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+    for (name, url) in &crate::plan::repositories(prepared.iter().filter(|p| p.installed)) {
+        let args = hfkit::helm::repo_add_args(name, url);
         if let Err(e) = helm_output(helm, &args, None) {
             repo_errors.insert(name.clone(), format!("repository `{name}` ({url}): {e}"));
         }
@@ -135,81 +126,79 @@ fn lint_release(
     repo_errors: &std::collections::BTreeMap<String, String>,
     out: &mut Vec<Finding>,
 ) {
-    {
-        let node = &nodes[p.node];
-        for &need in &node.needs {
-            if !nodes[need].release.installed && p.installed {
+    let node = &nodes[p.node];
+    for &need in &node.needs {
+        if !nodes[need].release.installed && p.installed {
+            out.push(Finding::error(
+                p.label(),
+                "needs",
+                format!("needs {} which is `installed: false`", planned.label(need)),
+            ));
+        }
+    }
+    if !p.installed {
+        return;
+    }
+    if let Some(e) = p.repository.as_ref().and_then(|(n, _)| repo_errors.get(n)) {
+        out.push(Finding::error(p.label(), "render", e.clone()));
+        return;
+    }
+    let mut extra: Vec<String> = vec![
+        "--namespace".into(),
+        p.namespace.clone().unwrap_or_else(|| "default".into()),
+    ];
+    if let Some(v) = &p.version {
+        extra.push("--version".into());
+        extra.push(v.clone());
+    }
+    extra.extend(p.helm.template_flags());
+    let args: Vec<OsString> = with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra);
+    let rendered = match helm_output(helm, &args, Some(&p.values_yaml)) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(Finding::error(p.label(), "render", e));
+            return;
+        }
+    };
+    let objects = match split_manifest(&rendered) {
+        Ok(o) => o,
+        Err(e) => {
+            out.push(Finding::error(p.label(), "render", e.to_string()));
+            return;
+        }
+    };
+    for o in objects {
+        let json = hfkit::values::to_json(&o.value);
+        let pod = match o.key.kind.as_str() {
+            "Pod" => &json["spec"],
+            "CronJob" => &json["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+                &json["spec"]["template"]["spec"]
+            }
+            _ => continue,
+        };
+        let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
+        for v in &volumes {
+            if let Some(path) = v["hostPath"]["path"].as_str() {
                 out.push(Finding::error(
                     p.label(),
-                    "needs",
-                    format!("needs {} which is `installed: false`", planned.label(need)),
+                    "hostpath",
+                    format!(
+                        "{} mounts hostPath {path} (volume `{}`): data is tied to one node",
+                        o.key,
+                        v["name"].as_str().unwrap_or("?")
+                    ),
                 ));
             }
         }
-        if !p.installed {
-            return;
-        }
-        if let Some(e) = p.repository.as_ref().and_then(|(n, _)| repo_errors.get(n)) {
-            out.push(Finding::error(p.label(), "render", e.clone()));
-            return;
-        }
-        let mut extra: Vec<String> = vec![
-            "--namespace".into(),
-            p.namespace.clone().unwrap_or_else(|| "default".into()),
-        ];
-        if let Some(v) = &p.version {
-            extra.push("--version".into());
-            extra.push(v.clone());
-        }
-        extra.extend(p.helm.template_flags());
-        let args: Vec<OsString> =
-            with_stdin_values(&["template"], &[&p.name, &p.chart_arg], &extra);
-        let rendered = match helm_output(helm, &args, Some(&p.values_yaml)) {
-            Ok(r) => r,
-            Err(e) => {
-                out.push(Finding::error(p.label(), "render", e));
-                return;
-            }
-        };
-        let objects = match split_manifest(&rendered) {
-            Ok(o) => o,
-            Err(e) => {
-                out.push(Finding::error(p.label(), "render", e.to_string()));
-                return;
-            }
-        };
-        for o in objects {
-            let json = hfkit::values::to_json(&o.value);
-            let pod = match o.key.kind.as_str() {
-                "Pod" => &json["spec"],
-                "CronJob" => &json["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
-                    &json["spec"]["template"]["spec"]
-                }
-                _ => continue,
-            };
-            let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
-            for v in &volumes {
-                if let Some(path) = v["hostPath"]["path"].as_str() {
-                    out.push(Finding::error(
-                        p.label(),
-                        "hostpath",
-                        format!(
-                            "{} mounts hostPath {path} (volume `{}`): data is tied to one node",
-                            o.key,
-                            v["name"].as_str().unwrap_or("?")
-                        ),
-                    ));
-                }
-            }
-            let has_pvc = volumes
-                .iter()
-                .any(|v| v.get("persistentVolumeClaim").is_some())
-                || json["spec"]["volumeClaimTemplates"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty());
-            if o.key.kind == "StatefulSet" && !has_pvc {
-                out.push(Finding::error(
+        let has_pvc = volumes
+            .iter()
+            .any(|v| v.get("persistentVolumeClaim").is_some())
+            || json["spec"]["volumeClaimTemplates"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+        if o.key.kind == "StatefulSet" && !has_pvc {
+            out.push(Finding::error(
                     p.label(),
                     "no-pvc",
                     format!(
@@ -217,7 +206,6 @@ fn lint_release(
                         o.key
                     ),
                 ));
-            }
         }
     }
 }

@@ -353,8 +353,6 @@ pub struct Prepared {
     pub namespace: Option<String>,
     /// `installed:` (false: uninstall if present).
     pub installed: bool,
-    /// `createNamespace:` (helmfile's default is true).
-    pub create_namespace: bool,
     /// The chart argument for helm (an absolute directory for local charts).
     pub chart_arg: String,
     /// `version:`.
@@ -481,8 +479,6 @@ fn prepare_one(
         "context",
         release.kube_context.as_deref().unwrap_or("").as_bytes(),
     );
-    let create_namespace = release.helm.creates_namespace();
-    m.field("createNamespace", &[create_namespace as u8]);
     m.field("installed", &[release.installed as u8]);
     // helm settings and hooks decide what an apply does: changing one is a change.
     m.field("helm", release.helm.fingerprint_text().as_bytes());
@@ -493,7 +489,6 @@ fn prepare_one(
         name: release.name.clone(),
         namespace: release.namespace.clone(),
         installed: release.installed,
-        create_namespace,
         chart_arg: release.chart.clone(),
         version: release.version.clone(),
         kube_context: release.kube_context.clone(),
@@ -635,6 +630,17 @@ fn prepare_one(
     }
     prepared.material = m.finish();
     Ok(prepared)
+}
+
+/// The chart repositories `prepared` uses (`repo/chart` references), by name, each
+/// once: what must be registered with helm before rendering.
+pub fn repositories<'a>(
+    prepared: impl IntoIterator<Item = &'a Prepared>,
+) -> BTreeMap<String, String> {
+    prepared
+        .into_iter()
+        .filter_map(|p| p.repository.clone())
+        .collect()
 }
 
 /// Length-prefixed fields, so that no two different inputs give the same bytes.

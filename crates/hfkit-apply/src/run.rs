@@ -592,7 +592,7 @@ async fn sync(
         .await
         .map_err(|e| e.to_string())?;
     let mut raw_changes = 0;
-    if !p.pre.is_empty() && p.create_namespace && !ctx.opts.dry_run {
+    if !p.pre.is_empty() && p.helm.creates_namespace() && !ctx.opts.dry_run {
         // Pre manifests may live in the release namespace helm would create later.
         cluster::ensure_namespace(client, ns)
             .await
@@ -824,14 +824,9 @@ async fn add_repo(ctx: &Ctx, name: &str, url: &str) -> std::result::Result<(), S
     {
         return Ok(());
     }
-    let args: Vec<OsString> = vec![
-        "repo".into(),
-        "add".into(),
-        name.into(),
-        url.into(),
-        "--force-update".into(),
-    ];
-    run_helm(ctx, args, None).await.map(|_| ())
+    run_helm(ctx, hfkit::helm::repo_add_args(name, url), None)
+        .await
+        .map(|_| ())
 }
 
 /// Runs helm in its own process group (see the module docs), values on stdin;

@@ -222,6 +222,15 @@ impl Helm {
     }
 }
 
+/// `helm repo add NAME URL --force-update`: registers (or refreshes) a chart repository,
+/// as helmfile does before rendering.
+pub fn repo_add_args(name: &str, url: &str) -> Vec<OsString> {
+    ["repo", "add", name, url, "--force-update"]
+        .iter()
+        .map(OsString::from)
+        .collect()
+}
+
 /// Builds `helm SUBCOMMAND POSITIONALS... --values - EXTRA...`: our stack comes first so
 /// that `-f`/`--set` flags the user adds still override it, as with plain helm.
 pub fn with_stdin_values<I, S>(subcommand: &[&str], positionals: &[&str], extra: I) -> Vec<OsString>
