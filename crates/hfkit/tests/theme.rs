@@ -677,3 +677,33 @@ fn every_key_is_honoured_refused_or_noted() {
         ["{{`...`}}", "values", "releases[0].disableValidation"]
     );
 }
+
+#[test]
+fn hooks_of_a_master_without_releases_are_refused_and_its_notes_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("helmfiles/a")).unwrap();
+    std::fs::write(
+        root.join("helmfiles/a/helmfile.yaml"),
+        "releases:\n- name: p\n  chart: x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("helmfile.yaml"),
+        "helmfiles:\n- helmfiles/a/helmfile.yaml\nhooks:\n- events: [prepare]\n  command: ./h.sh\n",
+    )
+    .unwrap();
+    let err = Repo::load(root, "default").unwrap_err().to_string();
+    assert!(
+        err.starts_with("helmfile.yaml:4: hooks: in a helmfile without releases are not run"),
+        "{err}"
+    );
+    std::fs::write(
+        root.join("helmfile.yaml"),
+        "helmfiles:\n- helmfiles/a/helmfile.yaml\n",
+    )
+    .unwrap();
+    let repo = Repo::load(root, "default").unwrap();
+    let noted: Vec<&str> = repo.master.notes.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(noted, ["helmfiles"]);
+}
